@@ -1,0 +1,1 @@
+"""initlab: compare Keras weight initializers across seeds, over HTTP."""

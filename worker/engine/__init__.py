@@ -1,0 +1,1 @@
+"""Training engines. Modules here other than `plan` import TensorFlow."""

@@ -1,0 +1,50 @@
+"""Keras building blocks that every engine shares, so that runs start alike."""
+
+import inspect
+from typing import Any
+
+import keras
+
+from worker.engine.plan import InitializerRef, RunPlan, TrainingPlan, derive_seed
+
+KERNEL, BIAS = 0, 1
+
+
+def make_initializer(ref: InitializerRef, seed: int) -> Any:
+    """A fresh initializer instance; seeded when its class takes a seed."""
+    cls = type(keras.initializers.get(ref.name))
+    config = dict(ref.config)
+    if "seed" in inspect.signature(cls.__init__).parameters:
+        config["seed"] = seed
+    return cls(**config)
+
+
+def layer_initializers(run: RunPlan, layer_index: int) -> tuple[Any, Any]:
+    kernel = make_initializer(
+        run.kernel_initializer, derive_seed(run.seed, layer_index, KERNEL)
+    )
+    bias = make_initializer(run.bias_initializer, derive_seed(run.seed, layer_index, BIAS))
+    return kernel, bias
+
+
+def build_model(plan: TrainingPlan, run: RunPlan, n_features: int) -> Any:
+    """The run's Keras model, compiled, with its own initial weights."""
+    keras.utils.set_random_seed(run.seed)
+    layers: list[Any] = [keras.Input(shape=(n_features,))]
+    for index, layer in enumerate(plan.layers):
+        kernel, bias = layer_initializers(run, index)
+        layers.append(
+            keras.layers.Dense(
+                layer.units,
+                activation=layer.activation,
+                kernel_initializer=kernel,
+                bias_initializer=bias,
+            )
+        )
+    model = keras.Sequential(layers)
+    model.compile(
+        optimizer=keras.optimizers.get(plan.optimizer),
+        loss=plan.loss,
+        metrics=list(plan.metrics),
+    )
+    return model
