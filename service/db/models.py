@@ -67,8 +67,12 @@ class Run(Base):
     repeat: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[RunStatus] = mapped_column(
-        Enum(RunStatus, native_enum=False, length=16,
-             values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            RunStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         default=RunStatus.QUEUED,
         index=True,
     )
@@ -78,7 +82,9 @@ class Run(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     final_metrics: Mapped[dict[str, Any] | None]
     diverged: Mapped[bool] = mapped_column(default=False)
@@ -94,16 +100,17 @@ class EpochRecord(Base):
     __table_args__ = (UniqueConstraint("run_id", "epoch"),)
 
     id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
         autoincrement=True,
     )
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), index=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     experiment_id: Mapped[str] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), index=True
     )
     epoch: Mapped[int] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )

@@ -23,7 +23,9 @@ def layer_initializers(run: RunPlan, layer_index: int) -> tuple[Any, Any]:
     kernel = make_initializer(
         run.kernel_initializer, derive_seed(run.seed, layer_index, KERNEL)
     )
-    bias = make_initializer(run.bias_initializer, derive_seed(run.seed, layer_index, BIAS))
+    bias = make_initializer(
+        run.bias_initializer, derive_seed(run.seed, layer_index, BIAS)
+    )
     return kernel, bias
 
 

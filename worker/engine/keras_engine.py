@@ -24,6 +24,8 @@ def train_keras(
                 validation_data=(data.x_val, data.y_val),
                 verbose=0,
             )
-            metrics = {name: float(values[-1]) for name, values in history.history.items()}
+            metrics = {
+                name: float(values[-1]) for name, values in history.history.items()
+            }
             if not on_epoch(index, epoch, metrics):
                 break

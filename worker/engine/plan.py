@@ -7,6 +7,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from service.seeding import derive_seed
+
+__all__ = ["derive_seed"]
+
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -62,12 +66,6 @@ EpochSink = Callable[[int, int, dict[str, float]], bool]
 
 Returns False when that run must stop (cancelled, or its lease was lost).
 """
-
-
-def derive_seed(*parts: int) -> int:
-    """A 31-bit seed that depends on every part, stable across platforms."""
-    state = np.random.SeedSequence([int(p) for p in parts]).generate_state(1)
-    return int(state[0]) & 0x7FFFFFFF
 
 
 def epoch_order(seed: int, epoch: int, n_rows: int) -> npt.NDArray[np.int64]:

@@ -1,0 +1,26 @@
+"""The HTTP API."""
+
+from fastapi import FastAPI
+
+from service.errors import install_error_handlers
+from service.experiments.endpoints import router as experiments_router
+from service.health import router as health_router
+from service.logs import configure_logging
+from service.runs.endpoints import router as runs_router
+
+
+def create_app() -> FastAPI:
+    configure_logging()
+    app = FastAPI(
+        title="initlab",
+        version="0.1.0",
+        summary="How the choice of weight initializer changes training, over seeds.",
+    )
+    install_error_handlers(app)
+    app.include_router(experiments_router)
+    app.include_router(runs_router)
+    app.include_router(health_router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,108 @@
+"""The `initlab` command."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from service.config import get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.embedded import serve
+
+    settings = get_settings()
+    with_worker = settings.embedded_broker if args.worker is None else args.worker
+    serve(settings, args.host, args.port, with_worker)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.embedded import worker_command
+
+    settings = get_settings()
+    command = worker_command(settings, args.concurrency, args.name)
+    if args.queue != "cpu":
+        command[command.index("--queues") + 1] = settings.queue_name(args.queue)
+    os.execv(command[0], command)
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from service.db.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url)
+    return 0
+
+
+def _sweep(_: argparse.Namespace) -> int:
+    from worker.sweeper import sweep
+
+    report = sweep(get_settings())
+    print(
+        f"requeued {len(report.requeued)}, failed {len(report.failed)}, "
+        f"published {len(report.published)}"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from service.demo import DemoError, run_demo
+
+    try:
+        return run_demo(
+            url=args.url,
+            repeats=args.repeats,
+            epochs=args.epochs,
+            plot_path=args.plot,
+            timeout=args.timeout,
+        )
+    except DemoError as exc:
+        print(f"initlab demo: {exc}", file=sys.stderr)
+        return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="initlab", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (and, embedded, a worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run a worker process beside the API (default: only when embedded)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--concurrency", "-c", type=int, default=1)
+    worker.add_argument("--queue", choices=["cpu", "gpu"], default="cpu")
+    worker.add_argument("--name", default="worker")
+    worker.set_defaults(handler=_worker)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema")
+    migrate.set_defaults(handler=_migrate)
+
+    sweep = commands.add_parser("sweep", help="requeue or fail abandoned runs once")
+    sweep.set_defaults(handler=_sweep)
+
+    demo = commands.add_parser("demo", help="train the reference experiment and report")
+    demo.add_argument("--url", help="use a running server instead of starting one")
+    demo.add_argument("--repeats", type=int, default=5)
+    demo.add_argument("--epochs", type=int, default=5)
+    demo.add_argument("--plot", type=Path, default=Path("initlab-demo.png"))
+    demo.add_argument("--timeout", type=float, default=120.0)
+    demo.set_defaults(handler=_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from service.deps import SessionDep
+from service.experiments import service
+from service.experiments.schemas import (
+    ExperimentCreate,
+    ExperimentPublic,
+    ExperimentsPublic,
+)
+from service.queue import publish
+from service.runs.schemas import HistoryPage, RunsPublic
+from service.runs.service import experiment_history, list_runs
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No experiment has this id"}
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"description": "The spec names a field with a bad value"}},
+)
+def create_experiment(
+    experiment_in: ExperimentCreate, session: SessionDep, response: Response
+) -> ExperimentPublic:
+    """Store an experiment and its runs, then queue the runs for training."""
+    experiment = service.create_experiment(session, experiment_in)
+    session.commit()
+
+    for run_id in service.queued_run_ids(session, experiment.id):
+        publish(session, experiment.id, [run_id])
+    session.commit()
+
+    response.headers["Location"] = f"/v1/experiments/{experiment.id}"
+    return service.read_experiment(session, experiment.id)
+
+
+@router.get("")
+def list_experiments(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExperimentsPublic:
+    """Experiments, newest first."""
+    data, count = service.list_experiments(session, limit=limit, offset=offset)
+    return ExperimentsPublic(data=data, count=count, limit=limit, offset=offset)
+
+
+@router.get("/{experiment_id}", responses=NOT_FOUND)
+def read_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
+    """An experiment's status, progress and full normalized spec."""
+    return service.read_experiment(session, experiment_id)
+
+
+@router.post("/{experiment_id}/cancel", responses=NOT_FOUND)
+def cancel_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
+    """Cancel the runs that have not finished; finished runs keep their results."""
+    service.cancel_experiment(session, experiment_id)
+    session.commit()
+    return service.read_experiment(session, experiment_id)
+
+
+@router.get("/{experiment_id}/runs", responses=NOT_FOUND)
+def read_runs(experiment_id: str, session: SessionDep) -> RunsPublic:
+    """Each run: its initializer, repeat, seed, status and final metrics."""
+    runs = list_runs(session, experiment_id)
+    return RunsPublic(data=runs, count=len(runs))
+
+
+@router.get("/{experiment_id}/history", responses=NOT_FOUND)
+def read_history(experiment_id: str, session: SessionDep) -> HistoryPage:
+    """Per-epoch metrics of every run, epochs 0-based as in Keras' History."""
+    points = experiment_history(session, experiment_id)
+    return HistoryPage(experiment_id=experiment_id, points=points)

@@ -1,0 +1,194 @@
+"""Request and response bodies for experiments."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from service import catalog
+from service.db.models import RunStatus
+
+StrictInt = Annotated[int, Field(strict=True)]
+
+
+def _one_of(kind: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(
+            f"unknown {kind}; expected one of {', '.join(allowed)}. Received: {value!r}"
+        )
+    return value
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class DatasetSpec(Spec):
+    source: str = "uci:banknote"
+    standardize: Literal["train", "all", "none"] = Field(
+        default="train",
+        description=(
+            "train: scaler fitted on the training split; all: fitted on every row, "
+            "as the classic lesson did; none: raw features."
+        ),
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        return _one_of("dataset source", value, catalog.DATASETS)
+
+
+class LayerSpec(Spec):
+    units: StrictInt = Field(ge=1, le=4096)
+    activation: str = "linear"
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, value: str) -> str:
+        return _one_of("activation", value, catalog.ACTIVATIONS)
+
+
+class ModelSpec(Spec):
+    layers: list[LayerSpec] = Field(
+        default_factory=lambda: [LayerSpec(units=1, activation="sigmoid")],
+        min_length=1,
+        max_length=16,
+    )
+
+
+def _name_to_object(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class InitializerSpec(Spec):
+    name: str
+    label: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _known_initializer(cls, value: str) -> str:
+        return _one_of("initializer", value, catalog.INITIALIZERS)
+
+    @model_validator(mode="after")
+    def _default_label(self) -> "InitializerSpec":
+        if self.label is None:
+            self.label = self.name
+        return self
+
+
+InitializerIn = Annotated[InitializerSpec, BeforeValidator(_name_to_object)]
+
+REFERENCE_INITIALIZERS = ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
+
+REFERENCE_EXAMPLE: Any = {
+    "name": "banknote initializers",
+    "dataset": {"source": "uci:banknote"},
+    "model": {"layers": [{"units": 1, "activation": "sigmoid"}]},
+    "initializers": REFERENCE_INITIALIZERS,
+    "repeats": 5,
+    "optimizer": "rmsprop",
+    "loss": "binary_crossentropy",
+    "metrics": ["accuracy"],
+    "batch_size": 16,
+    "epochs": 5,
+    "test_size": 0.3,
+    "split_seed": 42,
+    "seed": 0,
+}
+
+
+class ExperimentCreate(Spec):
+    """An initializer experiment; every omitted field takes the reference value."""
+
+    name: str = Field(default="banknote initializers", min_length=1, max_length=200)
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    initializers: list[InitializerIn] = Field(
+        default_factory=lambda: [
+            InitializerSpec(name=name) for name in REFERENCE_INITIALIZERS
+        ],
+        min_length=1,
+        max_length=64,
+    )
+    repeats: StrictInt = Field(default=1, ge=1, le=1000)
+    optimizer: str = "rmsprop"
+    loss: str = "binary_crossentropy"
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], max_length=8)
+    batch_size: StrictInt = Field(default=16, ge=1, le=65536)
+    epochs: StrictInt = Field(default=5, ge=1, le=10000)
+    test_size: float = Field(default=0.3, gt=0, lt=1)
+    split_seed: StrictInt = Field(default=42, ge=0, le=2**32 - 1)
+    seed: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        return _one_of("optimizer", value, catalog.OPTIMIZERS)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        return _one_of("loss", value, catalog.LOSSES)
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        for metric in value:
+            _one_of("metric", metric, catalog.METRICS)
+        return value
+
+    @field_validator("initializers")
+    @classmethod
+    def _unique_labels(cls, value: list[InitializerSpec]) -> list[InitializerSpec]:
+        seen: set[str] = set()
+        for variant in value:
+            assert variant.label is not None
+            if variant.label in seen:
+                raise ValueError(
+                    "two variants share a label; give each a distinct 'label'. "
+                    f"Received: {variant.label!r}"
+                )
+            seen.add(variant.label)
+        return value
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [REFERENCE_EXAMPLE]},
+    )
+
+
+ExperimentStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class Progress(BaseModel):
+    runs_total: int
+    runs_done: int
+    epochs_done: int
+    epochs_total: int
+    runs_by_status: dict[RunStatus, int]
+
+
+class ExperimentPublic(BaseModel):
+    id: str
+    name: str
+    status: ExperimentStatus
+    created_at: datetime
+    runs_total: int
+    progress: Progress
+    spec: dict[str, Any]
+
+
+class ExperimentsPublic(BaseModel):
+    data: list[ExperimentPublic]
+    count: int
+    limit: int
+    offset: int

@@ -1,0 +1,125 @@
+"""Tables and plots of a finished experiment, from its history points."""
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass(frozen=True)
+class Spread:
+    mean: float
+    std: float
+    count: int
+
+    def __str__(self) -> str:
+        if self.count == 0:
+            return "n/a"
+        return f"{self.mean:.3f} ± {self.std:.3f}"
+
+
+def spread(values: Iterable[float | None]) -> Spread:
+    """Mean and sample standard deviation of the finite values."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return Spread(math.nan, math.nan, 0)
+    mean = sum(finite) / len(finite)
+    if len(finite) < 2:
+        return Spread(mean, 0.0, len(finite))
+    variance = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
+    return Spread(mean, math.sqrt(variance), len(finite))
+
+
+Curves = dict[str, dict[str, list[list[float | None]]]]
+"""initializer -> metric -> one list per repeat, indexed by epoch."""
+
+
+def curves(points: Iterable[Mapping[str, Any]]) -> Curves:
+    by_run: dict[str, dict[int, Mapping[str, Any]]] = defaultdict(dict)
+    label: dict[str, str] = {}
+    for point in points:
+        by_run[point["run_id"]][point["epoch"]] = point["metrics"]
+        label[point["run_id"]] = point["initializer"]
+
+    result: Curves = {}
+    for run_id, epochs in by_run.items():
+        series = result.setdefault(label[run_id], {})
+        ordered = [epochs[e] for e in sorted(epochs)]
+        for metric in {name for m in ordered for name in m}:
+            series.setdefault(metric, []).append([m.get(metric) for m in ordered])
+    return result
+
+
+def final_table(data: Curves) -> list[dict[str, Any]]:
+    """Per initializer: the last epoch's metrics, mean ± std over repeats."""
+    rows = []
+    for initializer, series in data.items():
+        row: dict[str, Any] = {"initializer": initializer}
+        row["repeats"] = max((len(runs) for runs in series.values()), default=0)
+        for metric in METRICS:
+            row[metric] = spread(run[-1] for run in series.get(metric, []) if run)
+        rows.append(row)
+    return rows
+
+
+def _band(runs: list[list[float | None]]) -> tuple[list[float], list[float]]:
+    length = max(len(run) for run in runs)
+    means, stds = [], []
+    for epoch in range(length):
+        s = spread(run[epoch] for run in runs if epoch < len(run))
+        means.append(s.mean)
+        stds.append(s.std)
+    return means, stds
+
+
+def plot(data: Curves, path: Path, title: str) -> Path:
+    """Loss and accuracy per epoch: per initializer a mean line with a ±1 std
+    band over repeats; validation dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (initializer, series) in enumerate(sorted(data.items())):
+        colour = colours[index % len(colours)]
+        for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+            for name, style in ((metric, "-"), (f"val_{metric}", "--")):
+                if name not in series:
+                    continue
+                means, stds = _band(series[name])
+                epochs = list(range(len(means)))
+                axis.plot(
+                    epochs,
+                    means,
+                    style,
+                    color=colour,
+                    label=f"{initializer} ({'val' if style == '--' else 'train'})",
+                )
+                if style == "--":
+                    continue
+                axis.fill_between(
+                    epochs,
+                    [m - s for m, s in zip(means, stds, strict=True)],
+                    [m + s for m, s in zip(means, stds, strict=True)],
+                    color=colour,
+                    alpha=0.15,
+                    linewidth=0,
+                )
+    for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1].legend(fontsize=7, loc="lower right")
+    figure.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,74 @@
+"""Runs and their per-epoch history, read side."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import EpochRecord, Run
+from service.errors import NotFoundError, json_safe
+from service.experiments.service import get_experiment
+from service.runs.schemas import HistoryPoint, RunPublic
+
+
+def to_public(run: Run) -> RunPublic:
+    return RunPublic(
+        id=run.id,
+        experiment_id=run.experiment_id,
+        position=run.position,
+        initializer=run.initializer,
+        repeat=run.repeat,
+        seed=run.seed,
+        status=run.status,
+        attempts=run.attempts,
+        epochs_done=run.epochs_done,
+        final_metrics=json_safe(run.final_metrics),
+        diverged=run.diverged,
+        error=run.error,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def get_run(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError("run", run_id)
+    return run
+
+
+def list_runs(session: Session, experiment_id: str) -> list[RunPublic]:
+    get_experiment(session, experiment_id)
+    runs = session.scalars(
+        select(Run).where(Run.experiment_id == experiment_id).order_by(Run.position)
+    )
+    return [to_public(run) for run in runs]
+
+
+def _history(session: Session, *conditions: object) -> list[HistoryPoint]:
+    rows = session.execute(
+        select(
+            Run.id, Run.initializer, Run.repeat, EpochRecord.epoch, EpochRecord.metrics
+        )
+        .join(EpochRecord, EpochRecord.run_id == Run.id)
+        .where(*conditions)  # type: ignore[arg-type]
+        .order_by(Run.position, EpochRecord.epoch)
+    )
+    return [
+        HistoryPoint(
+            run_id=run_id,
+            initializer=initializer,
+            repeat=repeat,
+            epoch=epoch,
+            metrics=json_safe(metrics),
+        )
+        for run_id, initializer, repeat, epoch, metrics in rows
+    ]
+
+
+def experiment_history(session: Session, experiment_id: str) -> list[HistoryPoint]:
+    get_experiment(session, experiment_id)
+    return _history(session, Run.experiment_id == experiment_id)
+
+
+def run_history(session: Session, run_id: str) -> list[HistoryPoint]:
+    run = get_run(session, run_id)
+    return _history(session, Run.id == run.id)

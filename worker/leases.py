@@ -1,0 +1,219 @@
+"""Who trains a run: claiming it, recording its epochs, letting it go.
+
+A run is held by a lease: its `lease_owner` (host/pid of the worker process)
+and `attempts` (the attempt number). Every write a worker makes checks both, so
+a worker that lost its lease (run cancelled, or taken over after it was
+presumed dead) can no longer write, and a run never gets two sets of epochs.
+"""
+
+import math
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.db.base import utcnow
+from service.db.models import EpochRecord, Run, RunStatus
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Lease:
+    run_id: str
+    experiment_id: str
+    attempt: int
+    owner: str
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def owner_is_gone(owner: str | None) -> bool:
+    """True when the owner is a process of this host that no longer exists."""
+    if not owner or "/" not in owner:
+        return False
+    host, _, pid = owner.rpartition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def is_abandoned(run: Run, settings: Settings, now: datetime) -> bool:
+    """A running run whose worker is gone or silent for too long."""
+    if run.status != RunStatus.RUNNING:
+        return False
+    if owner_is_gone(run.lease_owner):
+        return True
+    heartbeat = as_utc(run.heartbeat_at)
+    stale_before = now - timedelta(seconds=settings.stale_after_seconds)
+    return heartbeat is None or heartbeat < stale_before
+
+
+def _same_state(run: Run) -> list[Any]:
+    """Conditions that hold only while nobody else has changed the run."""
+    return [
+        Run.id == run.id,
+        Run.status == run.status,
+        Run.attempts == run.attempts,
+        Run.lease_owner.is_(None)
+        if run.lease_owner is None
+        else Run.lease_owner == run.lease_owner,
+    ]
+
+
+def give_up(session: Session, run: Run, reason: str) -> bool:
+    result = session.execute(
+        update(Run)
+        .where(*_same_state(run))
+        .values(
+            status=RunStatus.FAILED,
+            error=reason,
+            finished_at=utcnow(),
+            lease_owner=None,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def claim(
+    session: Session, run_id: str, owner: str, settings: Settings
+) -> Lease | None:
+    """Take a queued or abandoned run for a new attempt; None if not ours to take."""
+    run = session.get(Run, run_id)
+    now = utcnow()
+    if run is None:
+        return None
+    if run.status != RunStatus.QUEUED and not is_abandoned(run, settings, now):
+        return None
+    if run.attempts >= settings.max_attempts:
+        give_up(session, run, exhausted_reason(run))
+        return None
+
+    attempt = run.attempts + 1
+    result = session.execute(
+        update(Run)
+        .where(*_same_state(run))
+        .values(
+            status=RunStatus.RUNNING,
+            attempts=attempt,
+            lease_owner=owner,
+            heartbeat_at=now,
+            started_at=now,
+            finished_at=None,
+            epochs_done=0,
+            final_metrics=None,
+            diverged=False,
+            error=None,
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        return None
+
+    # An earlier attempt's epochs go; this attempt writes them again.
+    session.execute(delete(EpochRecord).where(EpochRecord.run_id == run_id))
+    return Lease(run_id, run.experiment_id, attempt, owner)
+
+
+def exhausted_reason(run: Run) -> str:
+    return (
+        f"worker lost: attempt {run.attempts} of {run.attempts} ended without "
+        f"finishing (last owner {run.lease_owner}, last heartbeat {run.heartbeat_at})"
+    )
+
+
+def _held(lease: Lease) -> list[Any]:
+    return [
+        Run.id == lease.run_id,
+        Run.status == RunStatus.RUNNING,
+        Run.lease_owner == lease.owner,
+        Run.attempts == lease.attempt,
+    ]
+
+
+def finite_metrics(metrics: dict[str, float]) -> tuple[dict[str, float | None], bool]:
+    clean: dict[str, float | None] = {}
+    diverged = False
+    for name, value in metrics.items():
+        number = float(value)
+        if math.isfinite(number):
+            clean[name] = number
+        else:
+            clean[name] = None
+            diverged = True
+    return clean, diverged
+
+
+def record_epoch(
+    session: Session,
+    lease: Lease,
+    epoch: int,
+    metrics: dict[str, float],
+    *,
+    last: bool,
+) -> bool:
+    """Store one epoch; on the last one the run succeeds. False: lease lost."""
+    clean, diverged = finite_metrics(metrics)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "epochs_done": epoch + 1,
+        "final_metrics": clean,
+        "heartbeat_at": now,
+    }
+    if diverged:
+        values["diverged"] = True
+    if last:
+        values.update(status=RunStatus.SUCCEEDED, finished_at=now, lease_owner=None)
+
+    result = session.execute(update(Run).where(*_held(lease)).values(**values))
+    if not getattr(result, "rowcount", 0):
+        return False
+    session.add(
+        EpochRecord(
+            run_id=lease.run_id,
+            experiment_id=lease.experiment_id,
+            epoch=epoch,
+            attempt=lease.attempt,
+            metrics=clean,
+        )
+    )
+    return True
+
+
+def heartbeat(session: Session, leases: list[Lease]) -> None:
+    now = utcnow()
+    for lease in leases:
+        session.execute(update(Run).where(*_held(lease)).values(heartbeat_at=now))
+
+
+def fail(session: Session, lease: Lease, error: str) -> bool:
+    result = session.execute(
+        update(Run)
+        .where(*_held(lease))
+        .values(
+            status=RunStatus.FAILED,
+            error=error[:4000],
+            finished_at=utcnow(),
+            lease_owner=None,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
