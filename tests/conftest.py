@@ -1,0 +1,74 @@
+"""Test settings. Integration tests use the real PostgreSQL and Redis at the
+addresses below (or INITLAB_TEST_POSTGRES_URL / INITLAB_TEST_REDIS_URL): each
+test session makes its own database and its own queue names, and removes them."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SESSION = uuid.uuid4().hex[:10]
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "INITLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("INITLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_DATABASE = f"initlab_test_{SESSION}"
+DATABASE_URL = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DATABASE}"
+QUEUE_PREFIX = f"initlab-test-{SESSION}-"
+
+# Settings are read from the environment once per process; the worker processes
+# that integration tests start inherit the same values.
+os.environ.update(
+    {
+        "INITLAB_HOME": f"/tmp/initlab-test-{SESSION}",
+        "INITLAB_DATABASE_URL": DATABASE_URL,
+        "INITLAB_BROKER_URL": REDIS_URL,
+        "INITLAB_QUEUE_PREFIX": QUEUE_PREFIX,
+        "INITLAB_DATA_DIR": str(SHARED_DATA),
+        "INITLAB_HEARTBEAT_SECONDS": "0.5",
+        "INITLAB_STALE_AFTER_SECONDS": "4",
+        "INITLAB_SWEEP_INTERVAL_SECONDS": "1",
+        "INITLAB_UNPUBLISHED_GRACE_SECONDS": "1",
+        "INITLAB_BROKER_VISIBILITY_TIMEOUT_SECONDS": "30",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    from service.db.migrate import upgrade
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{TEST_DATABASE}"'))
+    upgrade(DATABASE_URL)
+    yield DATABASE_URL
+
+    from service.db.session import get_engine
+
+    get_engine().dispose()
+    with admin.connect() as connection:
+        connection.execute(
+            text(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+        )
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[object]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()
+    yield client
+    for key in client.scan_iter(match=f"{QUEUE_PREFIX}*"):
+        client.delete(key)
+    client.close()

@@ -1,0 +1,106 @@
+"""Shared pieces for tests that talk to the real services."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from service.db.models import EpochRecord, Experiment, Run
+from service.db.session import session_scope
+
+REFERENCE = {
+    "name": "banknote initializers",
+    "dataset": {"source": "uci:banknote", "standardize": "train"},
+    "model": {"layers": [{"units": 1, "activation": "sigmoid"}]},
+    "initializers": [
+        {"name": name, "label": name}
+        for name in ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
+    ],
+    "repeats": 1,
+    "optimizer": "rmsprop",
+    "loss": "binary_crossentropy",
+    "metrics": ["accuracy"],
+    "batch_size": 16,
+    "epochs": 5,
+    "test_size": 0.3,
+    "split_seed": 42,
+    "seed": 0,
+}
+
+
+def counts() -> tuple[int, int, int]:
+    with session_scope() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Experiment)) or 0,
+            session.scalar(select(func.count()).select_from(Run)) or 0,
+            session.scalar(select(func.count()).select_from(EpochRecord)) or 0,
+        )
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class WorkerProcess:
+    """A real `celery worker` in its own process group."""
+
+    def __init__(self, name: str, log_dir: Path, concurrency: int = 1) -> None:
+        from service.config import get_settings
+        from service.embedded import worker_command
+
+        self.log_path = log_dir / f"{name}.log"
+        command = worker_command(get_settings(), concurrency, name)
+        with self.log_path.open("ab") as output:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def children(self) -> list[int]:
+        result = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return [int(pid) for pid in result.stdout.split()]
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def experiment_done(
+    client: httpx.Client | Any, experiment_id: str
+) -> Callable[[], Any]:
+    def check() -> Any:
+        body = client.get(f"/v1/experiments/{experiment_id}").json()
+        return body if body["status"] in {"succeeded", "failed", "cancelled"} else None
+
+    return check
+
+
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,268 @@
+"""The HTTP API against real PostgreSQL and Redis, with no worker consuming."""
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.config import get_settings
+from service.db.models import Run
+from service.db.session import session_scope
+from service.seeding import derive_seed
+from tests.helpers import REFERENCE, counts
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str) -> Iterator[TestClient]:
+    from service.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def queued_messages(redis_client: Any) -> int:
+    return int(redis_client.llen(get_settings().queue_name("cpu")))
+
+
+def test_omitted_fields_take_the_reference_spec(
+    client: TestClient, redis_client: Any
+) -> None:
+    before = queued_messages(redis_client)
+
+    response = client.post("/v1/experiments", json={})
+
+    assert response.status_code == 201
+    body = response.json()
+    assert response.headers["location"] == f"/v1/experiments/{body['id']}"
+    assert body["spec"] == REFERENCE
+    assert body["status"] == "queued"
+    assert body["runs_total"] == 5
+    assert body["progress"] == {
+        "runs_total": 5,
+        "runs_done": 0,
+        "epochs_done": 0,
+        "epochs_total": 25,
+        "runs_by_status": {
+            "queued": 5,
+            "running": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "cancelled": 0,
+        },
+    }
+    assert queued_messages(redis_client) == before + 5
+
+
+def test_runs_get_labels_repeats_and_derived_seeds(client: TestClient) -> None:
+    spec = {"initializers": ["zeros", {"name": "he_normal", "label": "He"}]}
+    experiment = client.post("/v1/experiments", json={**spec, "repeats": 3, "seed": 7})
+
+    runs = client.get(f"/v1/experiments/{experiment.json()['id']}/runs").json()
+
+    assert runs["count"] == 6
+    assert [(r["initializer"], r["repeat"], r["seed"]) for r in runs["data"]] == [
+        (label, repeat, derive_seed(7, position))
+        for position, (label, repeat) in enumerate(
+            [(label, r) for label in ["zeros", "He"] for r in range(3)]
+        )
+    ]
+    assert {r["status"] for r in runs["data"]} == {"queued"}
+    with session_scope() as session:
+        stored = session.scalars(
+            select(Run).where(Run.experiment_id == experiment.json()["id"])
+        ).all()
+        assert all(run.enqueued_at is not None for run in stored)
+
+
+def test_same_seed_gives_same_run_seeds_other_seed_other_seeds(
+    client: TestClient,
+) -> None:
+    def seeds(seed: int) -> list[int]:
+        created = client.post("/v1/experiments", json={"seed": seed, "repeats": 2})
+        runs = client.get(f"/v1/experiments/{created.json()['id']}/runs").json()
+        return [run["seed"] for run in runs["data"]]
+
+    first, again, other = seeds(11), seeds(11), seeds(12)
+    assert first == again
+    assert len(set(first)) == 10
+    assert set(first).isdisjoint(other)
+
+
+def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
+    ids = [
+        client.post("/v1/experiments", json={"name": f"n{i}"}).json()["id"]
+        for i in range(3)
+    ]
+
+    page = client.get("/v1/experiments", params={"limit": 2}).json()
+    second = client.get("/v1/experiments", params={"limit": 2, "offset": 2}).json()
+
+    assert [e["id"] for e in page["data"]] == ids[::-1][:2]
+    assert second["data"][0]["id"] == ids[0]
+    assert page["count"] == second["count"] >= 3
+    assert (page["limit"], page["offset"]) == (2, 0)
+
+
+def test_read_one_experiment_and_empty_history(client: TestClient) -> None:
+    created = client.post("/v1/experiments", json={}).json()
+
+    read = client.get(f"/v1/experiments/{created['id']}")
+    history = client.get(f"/v1/experiments/{created['id']}/history")
+
+    assert read.status_code == 200
+    assert read.json()["spec"] == created["spec"]
+    assert history.json() == {"experiment_id": created["id"], "points": []}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/experiments/{id}",
+        "/v1/experiments/{id}/runs",
+        "/v1/experiments/{id}/history",
+        "/v1/runs/{id}",
+        "/v1/runs/{id}/history",
+    ],
+)
+def test_unknown_ids_are_404(client: TestClient, path: str) -> None:
+    unknown = "00000000-0000-0000-0000-000000000000"
+
+    response = client.get(path.format(id=unknown))
+
+    assert response.status_code == 404
+    assert response.json()["id"] == unknown
+    assert unknown in response.json()["detail"]
+
+
+def test_cancel_unknown_is_404(client: TestClient) -> None:
+    assert client.post("/v1/experiments/nope/cancel").status_code == 404
+
+
+def test_cancel_marks_unfinished_runs(client: TestClient) -> None:
+    created = client.post("/v1/experiments", json={}).json()
+
+    cancelled = client.post(f"/v1/experiments/{created['id']}/cancel").json()
+
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["progress"]["runs_by_status"]["cancelled"] == 5
+    assert cancelled["progress"]["runs_done"] == 5
+
+
+BAD_SPECS = [
+    ({"initializers": ["zeros", "bogus"]}, "initializers.1.name", "bogus"),
+    ({"initializers": [{"name": "he_normal", "seed": 3}]}, "initializers.0.seed", 3),
+    ({"initializers": []}, "initializers", []),
+    ({"initializers": ["zeros", "zeros"]}, "initializers", None),
+    ({"epochs": 0}, "epochs", 0),
+    ({"epochs": -3}, "epochs", -3),
+    ({"epochs": "5"}, "epochs", "5"),
+    ({"epochs": 2.5}, "epochs", 2.5),
+    ({"batch_size": 0}, "batch_size", 0),
+    ({"repeats": 0}, "repeats", 0),
+    ({"test_size": 0}, "test_size", 0),
+    ({"test_size": 1}, "test_size", 1),
+    ({"test_size": 1.5}, "test_size", 1.5),
+    ({"test_size": -0.1}, "test_size", -0.1),
+    ({"optimizer": "sgdd"}, "optimizer", "sgdd"),
+    ({"loss": "hinge"}, "loss", "hinge"),
+    ({"metrics": ["auc"]}, "metrics", ["auc"]),
+    ({"dataset": {"source": "uci:iris"}}, "dataset.source", "uci:iris"),
+    ({"model": {"layers": []}}, "model.layers", []),
+    ({"model": {"layers": [{"units": 0}]}}, "model.layers.0.units", 0),
+    (
+        {"model": {"layers": [{"units": 1, "activation": "sigmoidd"}]}},
+        "model.layers.0.activation",
+        "sigmoidd",
+    ),
+    ({"epoch": 5}, "epoch", 5),
+    ({"seed": -1}, "seed", -1),
+]
+
+
+@pytest.mark.parametrize(("spec", "field", "value"), BAD_SPECS)
+def test_bad_specs_are_422_naming_field_and_value_and_store_nothing(
+    client: TestClient, redis_client: Any, spec: dict[str, Any], field: str, value: Any
+) -> None:
+    stored, queued = counts(), queued_messages(redis_client)
+
+    response = client.post("/v1/experiments", json=spec)
+
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == [field]
+    if value is not None:
+        assert errors[0]["value"] == value
+    assert errors[0]["message"]
+    assert counts() == stored
+    assert queued_messages(redis_client) == queued
+
+
+def test_non_finite_values_are_refused_and_echoed_safely(
+    client: TestClient,
+) -> None:
+    stored = counts()
+
+    response = client.post(
+        "/v1/experiments",
+        content=b'{"test_size": NaN, "epochs": Infinity}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    by_field = {e["field"]: e["value"] for e in response.json()["errors"]}
+    assert by_field == {"test_size": "nan", "epochs": "inf"}
+    assert counts() == stored
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post(
+        "/v1/experiments",
+        content=b'{"epochs": 5',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"]
+
+
+def test_limit_out_of_range_is_422(client: TestClient) -> None:
+    response = client.get("/v1/experiments", params={"limit": 0})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "limit"
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = set(schema["paths"])
+
+    assert {
+        "/v1/experiments",
+        "/v1/experiments/{experiment_id}",
+        "/v1/experiments/{experiment_id}/cancel",
+        "/v1/experiments/{experiment_id}/runs",
+        "/v1/experiments/{experiment_id}/history",
+        "/v1/runs/{run_id}",
+        "/v1/runs/{run_id}/history",
+        "/healthz",
+        "/readyz",
+    } <= paths
+    example = schema["components"]["schemas"]["ExperimentCreate"]["examples"][0]
+    assert example["initializers"] == [
+        "zeros",
+        "uniform",
+        "normal",
+        "he_normal",
+        "lecun_uniform",
+    ]
+    assert not math.isnan(example["test_size"])

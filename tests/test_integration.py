@@ -1,0 +1,235 @@
+"""End to end through real PostgreSQL, Redis and `celery worker` processes."""
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from service.db.models import EpochRecord
+from service.db.session import session_scope
+from tests.conftest import SHARED_DATA
+from tests.helpers import WorkerProcess, experiment_done, wait_for
+from worker.engine.plan import epoch_order
+
+pytestmark = pytest.mark.integration
+
+METRIC_NAMES = {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str, redis_client: Any) -> Iterator[TestClient]:
+    from service.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.kill()
+
+
+def start_worker(
+    workers: list[WorkerProcess], tmp_path: Path, name: str
+) -> WorkerProcess:
+    worker = WorkerProcess(name, tmp_path)
+    workers.append(worker)
+    return worker
+
+
+def run_to_end(
+    client: TestClient, spec: dict[str, Any], timeout: float = 240
+) -> dict[str, Any]:
+    created = client.post("/v1/experiments", json=spec)
+    assert created.status_code == 201, created.text
+    done: dict[str, Any] = wait_for(
+        experiment_done(client, created.json()["id"]), timeout, "the experiment"
+    )
+    return done
+
+
+def history(client: TestClient, experiment_id: str) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = client.get(
+        f"/v1/experiments/{experiment_id}/history"
+    ).json()["points"]
+    return points
+
+
+def plain_keras_zeros_fit(seed: int, epochs: int) -> list[dict[str, float]]:
+    """The classic lesson's model fitted the plain way, from zeros, in the same
+    row order the service uses."""
+    import keras
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    table = np.loadtxt(SHARED_DATA / "banknotes.csv", delimiter=",", skiprows=1)
+    x_train, x_val, y_train, y_val = train_test_split(
+        table[:, :4], table[:, 4], test_size=0.3, random_state=42
+    )
+    scaler = StandardScaler().fit(x_train)
+    x_train = scaler.transform(x_train).astype("float32")
+    x_val = scaler.transform(x_val).astype("float32")
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros"),
+        ]
+    )
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    result = []
+    for epoch in range(epochs):
+        order = epoch_order(seed, epoch, len(x_train))
+        fitted = model.fit(
+            x_train[order],
+            y_train[order],
+            batch_size=16,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            validation_data=(x_val, y_val),
+            verbose=0,
+        )
+        result.append({k: float(v[-1]) for k, v in fitted.history.items()})
+    return result
+
+
+def test_reference_experiment_trains_and_serves_its_history(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker(workers, tmp_path, "reference")
+    spec = {"repeats": 2, "epochs": 3, "seed": 5}
+
+    done = run_to_end(client, spec)
+
+    assert done["status"] == "succeeded", workers[0].log()
+    assert done["progress"]["runs_done"] == 10
+    assert done["progress"]["epochs_done"] == done["progress"]["epochs_total"] == 30
+    points = history(client, done["id"])
+    assert len(points) == 30
+    assert {(p["initializer"], p["repeat"], p["epoch"]) for p in points} == {
+        (name, repeat, epoch)
+        for name in ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
+        for repeat in range(2)
+        for epoch in range(3)
+    }
+    for point in points:
+        assert set(point["metrics"]) == METRIC_NAMES
+        assert 0 <= point["metrics"]["accuracy"] <= 1
+        assert point["metrics"]["loss"] > 0
+
+    runs = client.get(f"/v1/experiments/{done['id']}/runs").json()["data"]
+    assert {run["status"] for run in runs} == {"succeeded"}
+    assert {run["attempts"] for run in runs} == {1}
+    for run in runs:
+        own = client.get(f"/v1/runs/{run['id']}/history").json()["points"]
+        assert [p["epoch"] for p in own] == [0, 1, 2]
+        assert run["final_metrics"] == own[-1]["metrics"]
+
+    zeros = next(r for r in runs if r["initializer"] == "zeros" and r["repeat"] == 0)
+    served = client.get(f"/v1/runs/{zeros['id']}/history").json()["points"]
+    expected = plain_keras_zeros_fit(zeros["seed"], 3)
+    for point, reference in zip(served, expected, strict=True):
+        for name in METRIC_NAMES:
+            assert point["metrics"][name] == pytest.approx(reference[name], abs=1e-5)
+
+
+def test_same_spec_and_seed_give_identical_history(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker(workers, tmp_path, "repro")
+    spec = {
+        "initializers": ["he_normal", "uniform"],
+        "repeats": 2,
+        "epochs": 2,
+        "seed": 9,
+    }
+
+    first = run_to_end(client, spec)
+    second = run_to_end(client, spec)
+    other = run_to_end(client, {**spec, "seed": 10})
+
+    def curves(experiment: dict[str, Any]) -> list[tuple[str, int, int, Any]]:
+        return [
+            (p["initializer"], p["repeat"], p["epoch"], p["metrics"])
+            for p in history(client, experiment["id"])
+        ]
+
+    assert curves(first) == curves(second)
+    assert curves(first) != curves(other)
+
+
+def wait_for_epochs(client: TestClient, experiment_id: str, at_least: int) -> None:
+    def started() -> bool:
+        body = client.get(f"/v1/experiments/{experiment_id}").json()
+        return bool(body["progress"]["epochs_done"] >= at_least)
+
+    wait_for(started, 120, f"{at_least} epochs")
+
+
+def assert_completed_exactly_once(
+    client: TestClient, experiment_id: str, epochs: int
+) -> dict[str, Any]:
+    done: dict[str, Any] = wait_for(
+        experiment_done(client, experiment_id), 240, "recovery"
+    )
+    assert done["status"] == "succeeded"
+    (run,) = client.get(f"/v1/experiments/{experiment_id}/runs").json()["data"]
+    points = client.get(f"/v1/runs/{run['id']}/history").json()["points"]
+    assert [p["epoch"] for p in points] == list(range(epochs))
+    with session_scope() as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(EpochRecord)
+            .where(EpochRecord.run_id == run["id"])
+        )
+        attempts = set(
+            session.scalars(
+                select(EpochRecord.attempt).where(EpochRecord.run_id == run["id"])
+            )
+        )
+    assert stored == epochs
+    assert attempts == {run["attempts"]}
+    return dict(run)
+
+
+LONG_RUN = {"initializers": ["lecun_uniform"], "epochs": 120, "seed": 3}
+
+
+def test_worker_killed_mid_run_the_run_completes_exactly_once(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    first = start_worker(workers, tmp_path, "doomed")
+    created = client.post("/v1/experiments", json=LONG_RUN).json()
+    wait_for_epochs(client, created["id"], 3)
+
+    first.kill()
+    assert client.get(f"/v1/experiments/{created['id']}").json()["status"] == "running"
+    start_worker(workers, tmp_path, "rescuer")
+
+    run = assert_completed_exactly_once(client, created["id"], 120)
+    assert run["attempts"] == 2
+
+
+def test_pool_process_killed_mid_run_is_redelivered_and_completes_once(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    worker = start_worker(workers, tmp_path, "survivor")
+    created = client.post("/v1/experiments", json={**LONG_RUN, "seed": 4}).json()
+    wait_for_epochs(client, created["id"], 3)
+
+    (child,) = worker.children()
+    os.kill(child, signal.SIGKILL)
+
+    run = assert_completed_exactly_once(client, created["id"], 120)
+    assert run["attempts"] == 2
+    assert worker.process.poll() is None
