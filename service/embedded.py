@@ -86,13 +86,12 @@ class WorkerSupervisor:
                 return
             self._spawn()
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 3.0) -> None:
         self._stopping.set()
         process = self._process
         if process is None or process.poll() is not None:
             return
-        # A warm shutdown lets the current epoch end; the sweeper requeues the
-        # rest of an unfinished run at the next start.
+        # A run cut short here is requeued by the sweeper at the next start.
         os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while process.poll() is None and time.monotonic() < deadline:

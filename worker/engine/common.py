@@ -9,10 +9,20 @@ from worker.engine.plan import InitializerRef, RunPlan, TrainingPlan, derive_see
 
 KERNEL, BIAS = 0, 1
 
+# Names the classic Keras 2 lessons use for what Keras 3 calls random_*.
+LEGACY_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
+
+
+def initializer_class(name: str) -> Any:
+    cls = getattr(keras.initializers, LEGACY_ALIASES.get(name, name), None)
+    if not inspect.isclass(cls) or not issubclass(cls, keras.initializers.Initializer):
+        raise ValueError(f"not a Keras initializer. Received: name={name!r}")
+    return cls
+
 
 def make_initializer(ref: InitializerRef, seed: int) -> Any:
     """A fresh initializer instance; seeded when its class takes a seed."""
-    cls = type(keras.initializers.get(ref.name))
+    cls = initializer_class(ref.name)
     config = dict(ref.config)
     if "seed" in inspect.signature(cls.__init__).parameters:
         config["seed"] = seed

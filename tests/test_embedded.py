@@ -1,0 +1,151 @@
+"""`initlab serve` on the embedded default: SQLite and a folder queue, no
+PostgreSQL or Redis, the same task code."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SHARED_DATA
+from tests.helpers import experiment_done, wait_for
+
+SERVER_ENV = {
+    key: value
+    for key, value in os.environ.items()
+    if key not in {"INITLAB_DATABASE_URL", "INITLAB_BROKER_URL", "INITLAB_QUEUE_PREFIX"}
+}
+
+
+class Server:
+    def __init__(self, home: Path, *args: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        env = {
+            **SERVER_ENV,
+            "INITLAB_HOME": str(home),
+            "INITLAB_DATA_DIR": str(SHARED_DATA),
+        }
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = (home / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        wait_for(self._ready, 60, "the embedded server")
+
+    def _ready(self) -> bool:
+        assert self.process.poll() is None, "the server exited"
+        try:
+            return self.client.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+        self.client.close()
+        self.log.close()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def start(servers: list[Server], home: Path, *args: str) -> Server:
+    server = Server(home, *args)
+    servers.append(server)
+    return server
+
+
+def test_embedded_server_trains_the_reference_spec(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    server = start(servers, tmp_path)
+    created = server.client.post("/v1/experiments", json={"epochs": 2})
+    assert created.status_code == 201
+
+    done: dict[str, Any] = wait_for(
+        experiment_done(server.client, created.json()["id"]), 180, "training"
+    )
+
+    assert done["status"] == "succeeded"
+    points = server.client.get(f"/v1/experiments/{done['id']}/history").json()["points"]
+    assert len(points) == 10
+    assert (tmp_path / "initlab.sqlite").exists()
+    assert server.client.get("/readyz").json()["checks"] == {
+        "database": "ok",
+        "broker": "ok",
+    }
+
+
+def test_queued_work_survives_a_restart(servers: list[Server], tmp_path: Path) -> None:
+    first = start(servers, tmp_path, "--no-worker")
+    created = first.client.post(
+        "/v1/experiments", json={"initializers": ["zeros", "he_normal"], "epochs": 2}
+    ).json()
+    first.stop()
+
+    second = start(servers, tmp_path)
+    done: dict[str, Any] = wait_for(
+        experiment_done(second.client, created["id"]), 180, "training after restart"
+    )
+
+    assert done["status"] == "succeeded"
+    runs = second.client.get(f"/v1/experiments/{created['id']}/runs").json()["data"]
+    assert [(r["status"], r["attempts"]) for r in runs] == [("succeeded", 1)] * 2
+
+
+def test_a_run_cut_short_by_a_stop_finishes_after_the_restart(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    first = start(servers, tmp_path)
+    created = first.client.post(
+        "/v1/experiments", json={"initializers": ["normal"], "epochs": 300}
+    ).json()
+    wait_for(
+        lambda: (
+            first.client.get(f"/v1/experiments/{created['id']}").json()["progress"][
+                "epochs_done"
+            ]
+            >= 2
+        ),
+        120,
+        "the first epochs",
+    )
+    first.stop()
+
+    second = start(servers, tmp_path)
+    done: dict[str, Any] = wait_for(
+        experiment_done(second.client, created["id"]), 240, "training after restart"
+    )
+
+    assert done["status"] == "succeeded"
+    (run,) = second.client.get(f"/v1/experiments/{created['id']}/runs").json()["data"]
+    points = second.client.get(f"/v1/runs/{run['id']}/history").json()["points"]
+    assert [p["epoch"] for p in points] == list(range(300))
+    assert run["attempts"] == 2

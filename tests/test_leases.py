@@ -1,0 +1,240 @@
+"""Claiming, recording and sweeping runs, against PostgreSQL."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from service.config import Settings, get_settings
+from service.db.base import utcnow
+from service.db.models import EpochRecord, Run, RunStatus
+from service.db.session import session_scope
+from service.experiments.schemas import ExperimentCreate
+from service.experiments.service import cancel_experiment, create_experiment
+from worker import leases
+from worker.sweeper import sweep
+
+pytestmark = pytest.mark.integration
+
+METRICS = {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return get_settings().model_copy(
+        update={"max_attempts": 2, "stale_after_seconds": 60.0}
+    )
+
+
+@pytest.fixture
+def run_id(database_url: str, redis_client: Any) -> str:
+    with session_scope() as session:
+        experiment = create_experiment(
+            session, ExperimentCreate(initializers=["zeros"], epochs=2)
+        )
+        (run,) = session.scalars(select(Run).where(Run.experiment_id == experiment.id))
+        return run.id
+
+
+def load(run_id: str) -> Run:
+    with session_scope() as session:
+        return session.get_one(Run, run_id)
+
+
+def claim(run_id: str, owner: str, settings: Settings) -> leases.Lease | None:
+    with session_scope() as session:
+        return leases.claim(session, run_id, owner, settings)
+
+
+def record(
+    lease: leases.Lease, epoch: int, metrics: dict[str, float], last: bool
+) -> bool:
+    with session_scope() as session:
+        return leases.record_epoch(session, lease, epoch, metrics, last=last)
+
+
+def epoch_rows(run_id: str) -> list[tuple[int, int]]:
+    with session_scope() as session:
+        rows = session.execute(
+            select(EpochRecord.epoch, EpochRecord.attempt)
+            .where(EpochRecord.run_id == run_id)
+            .order_by(EpochRecord.epoch)
+        )
+        return [(epoch, attempt) for epoch, attempt in rows]
+
+
+def age_heartbeat(run_id: str, seconds: float) -> None:
+    with session_scope() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_a_run_is_claimed_once(run_id: str, settings: Settings) -> None:
+    lease = claim(run_id, "host-a/1", settings)
+
+    assert lease is not None
+    assert lease.attempt == 1
+    assert claim(run_id, "host-b/2", settings) is None
+    run = load(run_id)
+    assert (run.status, run.lease_owner, run.attempts) == (
+        RunStatus.RUNNING,
+        "host-a/1",
+        1,
+    )
+
+
+def test_epochs_are_recorded_and_the_last_one_finishes_the_run(
+    run_id: str, settings: Settings
+) -> None:
+    lease = claim(run_id, "host-a/1", settings)
+    assert lease is not None
+
+    assert record(lease, 0, METRICS, last=False)
+    assert record(lease, 1, METRICS, last=True)
+
+    run = load(run_id)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.epochs_done == 2
+    assert run.final_metrics == METRICS
+    assert run.finished_at is not None
+    assert epoch_rows(run_id) == [(0, 1), (1, 1)]
+    assert claim(run_id, "host-b/2", settings) is None
+
+
+def test_non_finite_metrics_are_stored_as_null_and_flag_divergence(
+    run_id: str, settings: Settings
+) -> None:
+    lease = claim(run_id, "host-a/1", settings)
+    assert lease is not None
+
+    record(lease, 0, {"loss": float("nan"), "accuracy": float("inf")}, last=False)
+
+    run = load(run_id)
+    assert run.diverged is True
+    assert run.final_metrics == {"loss": None, "accuracy": None}
+
+
+def test_a_cancelled_run_refuses_further_epochs(
+    run_id: str, settings: Settings
+) -> None:
+    lease = claim(run_id, "host-a/1", settings)
+    assert lease is not None
+    with session_scope() as session:
+        cancel_experiment(session, load(run_id).experiment_id)
+
+    assert record(lease, 0, METRICS, last=False) is False
+    assert epoch_rows(run_id) == []
+    assert load(run_id).status == RunStatus.CANCELLED
+
+
+def test_a_silent_worker_loses_its_run_to_the_sweeper(
+    run_id: str, settings: Settings
+) -> None:
+    stale = claim(run_id, "elsewhere/1", settings)
+    assert stale is not None
+    record(stale, 0, METRICS, last=False)
+    age_heartbeat(run_id, 61)
+
+    report = sweep(settings)
+
+    assert report.requeued == [run_id]
+    assert run_id in report.published
+    run = load(run_id)
+    assert (run.status, run.lease_owner) == (RunStatus.QUEUED, None)
+    assert run.enqueued_at is not None
+
+    fresh = claim(run_id, "host-b/2", settings)
+    assert fresh is not None
+    assert fresh.attempt == 2
+    assert epoch_rows(run_id) == []
+    assert record(stale, 1, METRICS, last=True) is False
+    assert record(fresh, 0, METRICS, last=False)
+    assert epoch_rows(run_id) == [(0, 2)]
+
+
+def test_a_live_worker_keeps_its_run(run_id: str, settings: Settings) -> None:
+    assert claim(run_id, "elsewhere/1", settings) is not None
+    age_heartbeat(run_id, 30)
+
+    report = sweep(settings)
+
+    assert run_id not in report.requeued
+    assert load(run_id).status == RunStatus.RUNNING
+
+
+def test_a_dead_local_owner_is_noticed_without_waiting(
+    run_id: str, settings: Settings
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    owner = f"{socket.gethostname()}/{gone.stdout.strip()}"
+    assert claim(run_id, owner, settings) is not None
+
+    lease = claim(run_id, "host-b/2", settings)
+
+    assert lease is not None
+    assert lease.attempt == 2
+
+
+def test_after_max_attempts_the_run_fails_with_the_reason(
+    run_id: str, settings: Settings
+) -> None:
+    for attempt in range(settings.max_attempts):
+        assert claim(run_id, f"elsewhere/{attempt}", settings) is not None
+        age_heartbeat(run_id, 61)
+        sweep(settings)
+
+    run = load(run_id)
+    assert run.status == RunStatus.FAILED
+    assert run.attempts == settings.max_attempts
+    assert run.error is not None
+    assert "worker lost" in run.error
+    assert "attempt 2 of 2" in run.error
+
+
+def test_runs_whose_message_was_never_sent_are_published(
+    run_id: str, settings: Settings, redis_client: Any
+) -> None:
+    with session_scope() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(enqueued_at=None, created_at=utcnow() - timedelta(seconds=5))
+        )
+
+    report = sweep(settings)
+
+    assert run_id in report.published
+    assert load(run_id).enqueued_at is not None
+
+
+def test_claim_deletes_rows_of_an_earlier_attempt(
+    run_id: str, settings: Settings
+) -> None:
+    first = claim(run_id, "elsewhere/1", settings)
+    assert first is not None
+    record(first, 0, METRICS, last=False)
+    age_heartbeat(run_id, 61)
+
+    second = claim(run_id, "host-b/2", settings)
+
+    assert second is not None
+    with session_scope() as session:
+        remaining = session.scalar(
+            select(func.count())
+            .select_from(EpochRecord)
+            .where(EpochRecord.run_id == run_id)
+        )
+    assert remaining == 0
