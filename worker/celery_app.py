@@ -12,12 +12,13 @@ TRAIN_PACK = "initlab.train_pack"
 def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
     if settings.embedded_broker:
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return "filesystem://", {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     assert settings.broker_url is not None
