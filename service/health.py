@@ -9,7 +9,10 @@ from service.db.session import get_engine
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
@@ -17,7 +20,19 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "The database or the broker is unreachable"}},
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "ok",
+                        "checks": {"database": "ok", "broker": "ok"},
+                    }
+                }
+            }
+        },
+        503: {"description": "The database or the broker is unreachable"},
+    },
 )
 def readyz() -> JSONResponse:
     """The database and the broker answer."""

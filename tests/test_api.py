@@ -266,3 +266,16 @@ def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) ->
         "lecun_uniform",
     ]
     assert not math.isnan(example["test_size"])
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            assert has_example(schema, operation), f"{method.upper()} {path}"
+
+
+def has_example(schema: dict[str, Any], operation: dict[str, Any]) -> bool:
+    content = operation["responses"].get("200", operation["responses"].get("201"))
+    body = content["content"]["application/json"]
+    if "example" in body:
+        return True
+    ref = body["schema"].get("$ref", "")
+    target = schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+    return bool(target.get("examples"))

@@ -177,6 +177,33 @@ class Progress(BaseModel):
     runs_by_status: dict[RunStatus, int]
 
 
+EXPERIMENT_EXAMPLE: Any = {
+    "id": "0b7e9d2c-5f4a-4e3b-9c1d-2e3f4a5b6c7d",
+    "name": "banknote initializers",
+    "status": "running",
+    "created_at": "2026-12-04T15:24:38Z",
+    "runs_total": 25,
+    "progress": {
+        "runs_total": 25,
+        "runs_done": 10,
+        "epochs_done": 53,
+        "epochs_total": 125,
+        "runs_by_status": {
+            "queued": 14,
+            "running": 1,
+            "succeeded": 10,
+            "failed": 0,
+            "cancelled": 0,
+        },
+    },
+    "spec": {
+        **REFERENCE_EXAMPLE,
+        "dataset": {"source": "uci:banknote", "standardize": "train"},
+        "initializers": [{"name": n, "label": n} for n in REFERENCE_INITIALIZERS],
+    },
+}
+
+
 class ExperimentPublic(BaseModel):
     id: str
     name: str
@@ -186,9 +213,19 @@ class ExperimentPublic(BaseModel):
     progress: Progress
     spec: dict[str, Any]
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXPERIMENT_EXAMPLE]})
+
 
 class ExperimentsPublic(BaseModel):
     data: list[ExperimentPublic]
     count: int
     limit: int
     offset: int
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"data": [EXPERIMENT_EXAMPLE], "count": 1, "limit": 20, "offset": 0}
+            ]
+        }
+    )
