@@ -1,6 +1,8 @@
 """Names the API accepts, kept in step with Keras by tests (the API never
 imports Keras: TensorFlow lives in worker processes only)."""
 
+from dataclasses import dataclass
+
 INITIALIZERS = (
     "zeros",
     "ones",
@@ -63,6 +65,18 @@ LOSSES = (
     "mae",
 )
 
+# What the packed engine reproduces exactly; other optimizers run on Keras' fit.
+PACKED_OPTIMIZERS = ("sgd", "rmsprop", "adam")
+
 METRICS = ("accuracy",)
 
-DATASETS = ("uci:banknote",)
+
+@dataclass(frozen=True)
+class DatasetShape:
+    rows: int
+    features: int
+    classes: int
+
+
+DATASET_SHAPES = {"uci:banknote": DatasetShape(rows=1372, features=4, classes=2)}
+DATASETS = tuple(DATASET_SHAPES)

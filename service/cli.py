@@ -21,9 +21,8 @@ def _worker(args: argparse.Namespace) -> int:
     from service.embedded import worker_command
 
     settings = get_settings()
-    command = worker_command(settings, args.concurrency, args.name)
-    if args.queue != "cpu":
-        command[command.index("--queues") + 1] = settings.queue_name(args.queue)
+    devices = ["gpu", "cpu"] if args.gpu else ["cpu"]
+    command = worker_command(settings, args.concurrency, args.name, devices)
     os.execv(command[0], command)
 
 
@@ -78,7 +77,11 @@ def parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--concurrency", "-c", type=int, default=1)
-    worker.add_argument("--queue", choices=["cpu", "gpu"], default="cpu")
+    worker.add_argument(
+        "--gpu",
+        action="store_true",
+        help="a GPU host: take the gpu queue first, then help with the cpu queue",
+    )
     worker.add_argument("--name", default="worker")
     worker.set_defaults(handler=_worker)
 

@@ -25,12 +25,18 @@ class Settings(BaseSettings):
     download_timeout_seconds: float = 30.0
 
     queue_prefix: str = ""
+    cpu_pack_size: int = Field(default=1000, ge=1)
+    gpu_pack_size: int = Field(default=20000, ge=1)
     max_attempts: int = Field(default=3, ge=1)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     stale_after_seconds: float = Field(default=60.0, gt=0)
     sweep_interval_seconds: float = Field(default=15.0, gt=0)
     unpublished_grace_seconds: float = Field(default=30.0, ge=0)
     broker_visibility_timeout_seconds: int = Field(default=3600, ge=1)
+
+    max_runs: int = Field(default=10_000, ge=1)
+    max_run_epochs: int = Field(default=2_000_000, ge=1)
+    max_parameters: int = Field(default=1_000_000, ge=1)
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

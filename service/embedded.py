@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -23,7 +24,9 @@ from service.db.migrate import upgrade
 log = structlog.get_logger()
 
 
-def worker_command(settings: Settings, concurrency: int, name: str) -> list[str]:
+def worker_command(
+    settings: Settings, concurrency: int, name: str, devices: Sequence[str] = ("cpu",)
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -32,7 +35,7 @@ def worker_command(settings: Settings, concurrency: int, name: str) -> list[str]
         "worker.celery_app:app",
         "worker",
         "--queues",
-        settings.queue_name("cpu"),
+        ",".join(settings.queue_name(device) for device in devices),
         "--concurrency",
         str(concurrency),
         "--pool",

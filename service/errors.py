@@ -1,5 +1,6 @@
 """Domain errors and their one mapping to JSON responses."""
 
+import json
 import math
 from typing import Any
 
@@ -19,6 +20,16 @@ class ConflictError(Exception):
     pass
 
 
+class SpecError(Exception):
+    """A request that is well formed but cannot be run as it stands."""
+
+    def __init__(self, field: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.message = message
+
+
 def json_safe(value: Any) -> Any:
     """Values as JSON can carry them: non-finite floats become null."""
     if isinstance(value, float):
@@ -32,10 +43,33 @@ def json_safe(value: Any) -> Any:
     return repr(value)
 
 
-def _received(value: Any) -> Any:
+ECHO_LIMIT = 200
+
+
+def _printable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {str(_printable(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
     return json_safe(value)
+
+
+def _received(value: Any) -> Any:
+    """The offending value as JSON can carry it: non-finite numbers and lone
+    surrogates as text, anything long cut to a readable length."""
+    printable = _printable(value)
+    encoded = json.dumps(printable, ensure_ascii=False)
+    if len(encoded) <= ECHO_LIMIT:
+        return printable
+    if isinstance(printable, str):
+        return printable[:ECHO_LIMIT] + "…"
+    return encoded[:ECHO_LIMIT] + "…"
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -52,6 +86,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         field = _field_path(tuple(error.get("loc", ())))
         value = _received(error.get("input"))
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+        if error.get("type") == "json_invalid":
+            position = error.get("loc", ("body", "?"))[-1]
+            field, value = "body", None
+            message = f"the body is not valid JSON (at character {position})"
         errors.append(
             {
                 "field": field,
@@ -64,6 +103,20 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=422,
         content={"detail": "request is not valid", "errors": errors},
+    )
+
+
+async def _spec_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SpecError)
+    error = {
+        "field": exc.field,
+        "value": _received(exc.value),
+        "message": exc.message,
+        "type": "spec_error",
+        "loc": ["body", *exc.field.split(".")],
+    }
+    return JSONResponse(
+        status_code=422, content={"detail": "request is not valid", "errors": [error]}
     )
 
 
@@ -83,3 +136,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(SpecError, _spec_error)

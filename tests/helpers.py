@@ -32,6 +32,8 @@ REFERENCE = {
     "test_size": 0.3,
     "split_seed": 42,
     "seed": 0,
+    "engine": "auto",
+    "device": "auto",
 }
 
 

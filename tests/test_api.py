@@ -25,8 +25,18 @@ def client(database_url: str) -> Iterator[TestClient]:
         yield test_client
 
 
-def queued_messages(redis_client: Any) -> int:
-    return int(redis_client.llen(get_settings().queue_name("cpu")))
+def queued_messages(redis_client: Any, device: str = "cpu") -> int:
+    return int(redis_client.llen(get_settings().queue_name(device)))
+
+
+def messages(redis_client: Any, device: str = "cpu") -> list[list[str]]:
+    """The run ids of each training message waiting in a queue."""
+    import base64
+    import json
+
+    raw = redis_client.lrange(get_settings().queue_name(device), 0, -1)
+    bodies = [json.loads(base64.b64decode(json.loads(m)["body"])) for m in raw]
+    return [list(body[0][1]) for body in bodies]
 
 
 def test_omitted_fields_take_the_reference_spec(
@@ -55,7 +65,49 @@ def test_omitted_fields_take_the_reference_spec(
             "cancelled": 0,
         },
     }
-    assert queued_messages(redis_client) == before + 5
+    assert queued_messages(redis_client) == before + 1
+
+
+def test_packed_runs_go_out_in_packs_and_keras_runs_one_by_one(
+    client: TestClient, redis_client: Any
+) -> None:
+    redis_client.delete(get_settings().queue_name("cpu"))
+
+    packed = client.post("/v1/experiments", json={"repeats": 20}).json()
+    keras = client.post("/v1/experiments", json={"engine": "keras"}).json()
+    auto_adagrad = client.post("/v1/experiments", json={"optimizer": "adagrad"}).json()
+
+    def run_ids(experiment: dict[str, Any]) -> list[str]:
+        runs = client.get(f"/v1/experiments/{experiment['id']}/runs").json()["data"]
+        return [run["id"] for run in runs]
+
+    assert messages(redis_client)[::-1] == [
+        run_ids(packed),
+        *([run_id] for run_id in run_ids(keras)),
+        *([run_id] for run_id in run_ids(auto_adagrad)),
+    ]
+
+
+def test_packs_are_cut_at_the_configured_size(
+    client: TestClient, redis_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis_client.delete(get_settings().queue_name("cpu"))
+    monkeypatch.setattr(get_settings(), "cpu_pack_size", 4)
+
+    client.post("/v1/experiments", json={"repeats": 2})
+
+    assert [len(pack) for pack in messages(redis_client)[::-1]] == [4, 4, 2]
+
+
+def test_gpu_experiments_go_to_the_gpu_queue(
+    client: TestClient, redis_client: Any
+) -> None:
+    cpu, gpu = queued_messages(redis_client), queued_messages(redis_client, "gpu")
+
+    client.post("/v1/experiments", json={"device": "gpu"})
+
+    assert queued_messages(redis_client) == cpu
+    assert queued_messages(redis_client, "gpu") == gpu + 1
 
 
 def test_runs_get_labels_repeats_and_derived_seeds(client: TestClient) -> None:
@@ -153,6 +205,8 @@ def test_cancel_marks_unfinished_runs(client: TestClient) -> None:
     assert cancelled["progress"]["runs_done"] == 5
 
 
+INITS_30 = [{"name": "normal", "label": f"normal {i}"} for i in range(30)]
+
 BAD_SPECS = [
     ({"initializers": ["zeros", "bogus"]}, "initializers.1.name", "bogus"),
     ({"initializers": [{"name": "he_normal", "seed": 3}]}, "initializers.0.seed", 3),
@@ -181,6 +235,54 @@ BAD_SPECS = [
     ),
     ({"epoch": 5}, "epoch", 5),
     ({"seed": -1}, "seed", -1),
+    ({"engine": "jax"}, "engine", "jax"),
+    ({"engine": "packed", "optimizer": "adagrad"}, "engine", "packed"),
+    ({"device": "tpu"}, "device", "tpu"),
+    ({"test_size": "0.5"}, "test_size", "0.5"),
+    ({"test_size": True}, "test_size", True),
+    ({"metrics": ["accuracy", "accuracy"]}, "metrics", ["accuracy", "accuracy"]),
+    ({"name": "a\u0000b"}, "name", "a\u0000b"),
+    (
+        {"loss": "sparse_categorical_crossentropy"},
+        "model.layers.0",
+        {"units": 1, "activation": "sigmoid"},
+    ),
+    (
+        {"loss": "categorical_crossentropy"},
+        "model.layers.0",
+        {"units": 1, "activation": "sigmoid"},
+    ),
+    (
+        {"model": {"layers": [{"units": 3, "activation": "sigmoid"}]}},
+        "model.layers.0",
+        {"units": 3, "activation": "sigmoid"},
+    ),
+    (
+        {"model": {"layers": [{"units": 1, "activation": "relu"}]}},
+        "model.layers.0",
+        {"units": 1, "activation": "relu"},
+    ),
+    (
+        {"loss": "mse", "model": {"layers": [{"units": 2, "activation": "linear"}]}},
+        "model.layers.0",
+        {"units": 2, "activation": "linear"},
+    ),
+    ({"test_size": 0.9999}, "test_size", 0.9999),
+    ({"repeats": 1000, "epochs": 10000}, "epochs", 10000),
+    ({"repeats": 1000, "initializers": INITS_30}, "repeats", 1000),
+    (
+        {
+            "model": {
+                "layers": [
+                    {"units": 4096},
+                    {"units": 4096},
+                    {"units": 1, "activation": "sigmoid"},
+                ]
+            }
+        },
+        "model.layers",
+        [4096, 4096, 1],
+    ),
 ]
 
 
@@ -219,20 +321,74 @@ def test_non_finite_values_are_refused_and_echoed_safely(
     assert counts() == stored
 
 
-def test_malformed_json_is_422(client: TestClient) -> None:
+def test_malformed_json_is_422_saying_where(client: TestClient) -> None:
     response = client.post(
         "/v1/experiments",
         content=b'{"epochs": 5',
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"]
+    (error,) = response.json()["errors"]
+    assert error["field"] == "body"
+    assert "not valid JSON (at character 12)" in error["message"]
 
 
-def test_limit_out_of_range_is_422(client: TestClient) -> None:
-    response = client.get("/v1/experiments", params={"limit": 0})
+@pytest.mark.parametrize(
+    "body",
+    [b'{"name": "\\ud800"}', b'{"optimizer": "\\udfff"}'],
+)
+def test_lone_surrogates_are_echoed_escaped(client: TestClient, body: bytes) -> None:
+    stored = counts()
+
+    response = client.post(
+        "/v1/experiments", content=body, headers={"content-type": "application/json"}
+    )
+
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "limit"
+    assert "\\ud" in response.json()["errors"][0]["value"]
+    assert counts() == stored
+
+
+def test_a_long_value_is_echoed_shortened(client: TestClient) -> None:
+    response = client.post("/v1/experiments", json={"name": "x" * 100_000})
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "name"
+    assert len(error["value"]) == 201
+
+
+def test_gpu_experiments_are_refused_without_a_shared_broker(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "broker_url", None)
+
+    response = client.post("/v1/experiments", json={"device": "gpu"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "device"
+
+
+def test_timestamps_are_utc_everywhere(client: TestClient) -> None:
+    created = client.post("/v1/experiments", json={}).json()
+
+    read = client.get(f"/v1/experiments/{created['id']}").json()
+    listed = client.get("/v1/experiments").json()["data"][0]
+
+    assert created["created_at"] == read["created_at"] == listed["created_at"]
+    assert read["created_at"].endswith(("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"offset": 2**63}, "offset")],
+)
+def test_paging_out_of_range_is_422(
+    client: TestClient, params: dict[str, int], field: str
+) -> None:
+    response = client.get("/v1/experiments", params=params)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
 
 
 def test_health_and_readiness(client: TestClient) -> None:

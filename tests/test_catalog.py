@@ -76,3 +76,37 @@ def test_every_initializer_builds_and_trains_the_reference_model(name: str) -> N
 
     assert len(seen) == 1
     assert set(seen[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+@pytest.mark.parametrize("name", catalog.OPTIMIZERS)
+def test_the_api_knows_which_optimizers_the_packed_engine_takes(name: str) -> None:
+    from worker.engine.packed import supports
+    from worker.engine.plan import LayerPlan, TrainingPlan
+
+    plan = TrainingPlan(
+        layers=(LayerPlan(1, "sigmoid"),),
+        optimizer=name,
+        loss="binary_crossentropy",
+        metrics=("accuracy",),
+        batch_size=16,
+        epochs=1,
+    )
+
+    assert (supports(plan) is None) == (name in catalog.PACKED_OPTIMIZERS)
+
+
+@pytest.mark.parametrize("loss", catalog.LOSSES)
+def test_the_packed_engine_takes_every_loss_the_api_accepts(loss: str) -> None:
+    from worker.engine.packed import supports
+    from worker.engine.plan import LayerPlan, TrainingPlan
+
+    plan = TrainingPlan(
+        layers=(LayerPlan(1, "sigmoid"),),
+        optimizer="rmsprop",
+        loss=loss,
+        metrics=("accuracy",),
+        batch_size=16,
+        epochs=1,
+    )
+
+    assert supports(plan) is None

@@ -202,7 +202,12 @@ def assert_completed_exactly_once(
     return dict(run)
 
 
-LONG_RUN = {"initializers": ["lecun_uniform"], "epochs": 120, "seed": 3}
+LONG_RUN = {
+    "initializers": ["lecun_uniform"],
+    "epochs": 120,
+    "seed": 3,
+    "engine": "keras",
+}
 
 
 def test_worker_killed_mid_run_the_run_completes_exactly_once(
@@ -233,3 +238,92 @@ def test_pool_process_killed_mid_run_is_redelivered_and_completes_once(
     run = assert_completed_exactly_once(client, created["id"], 120)
     assert run["attempts"] == 2
     assert worker.process.poll() is None
+
+
+def test_packed_and_keras_engines_serve_the_same_history(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker(workers, tmp_path, "engines")
+    spec = {"repeats": 2, "epochs": 3, "seed": 21, "optimizer": "adam"}
+
+    packed = run_to_end(client, {**spec, "engine": "packed"})
+    keras = run_to_end(client, {**spec, "engine": "keras"})
+
+    assert packed["status"] == keras["status"] == "succeeded"
+    packed_points, keras_points = (
+        history(client, packed["id"]),
+        history(client, keras["id"]),
+    )
+    assert len(packed_points) == len(keras_points) == 30
+    for mine, theirs in zip(packed_points, keras_points, strict=True):
+        assert (mine["initializer"], mine["repeat"], mine["epoch"]) == (
+            theirs["initializer"],
+            theirs["repeat"],
+            theirs["epoch"],
+        )
+        for name in METRIC_NAMES:
+            assert mine["metrics"][name] == pytest.approx(
+                theirs["metrics"][name], abs=1e-5
+            )
+
+
+def test_worker_killed_mid_pack_every_run_of_the_pack_completes_once(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    first = start_worker(workers, tmp_path, "doomed-pack")
+    spec = {"initializers": ["zeros", "he_normal"], "repeats": 2, "epochs": 400}
+    created = client.post("/v1/experiments", json={**spec, "engine": "packed"}).json()
+    wait_for_epochs(client, created["id"], 40)
+
+    first.kill()
+    start_worker(workers, tmp_path, "rescuer-pack")
+
+    done: dict[str, Any] = wait_for(
+        experiment_done(client, created["id"]), 240, "recovery of the pack"
+    )
+    assert done["status"] == "succeeded"
+    runs = client.get(f"/v1/experiments/{created['id']}/runs").json()["data"]
+    assert [run["attempts"] for run in runs] == [2, 2, 2, 2]
+    with session_scope() as session:
+        rows = session.execute(
+            select(
+                EpochRecord.run_id,
+                func.count(),
+                func.count(EpochRecord.epoch.distinct()),
+            )
+            .where(EpochRecord.experiment_id == created["id"])
+            .group_by(EpochRecord.run_id)
+        ).all()
+    assert sorted((count, distinct) for _, count, distinct in rows) == [(400, 400)] * 4
+
+
+@pytest.mark.parametrize(
+    "loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"]
+)
+def test_multi_class_losses_train_on_both_engines_alike(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path, loss: str
+) -> None:
+    start_worker(workers, tmp_path, "classes")
+    spec = {
+        "initializers": ["glorot_uniform", "he_normal"],
+        "epochs": 2,
+        "loss": loss,
+        "model": {
+            "layers": [
+                {"units": 4, "activation": "relu"},
+                {"units": 2, "activation": "softmax"},
+            ]
+        },
+    }
+
+    packed = run_to_end(client, {**spec, "engine": "packed"})
+    keras = run_to_end(client, {**spec, "engine": "keras"})
+
+    assert packed["status"] == keras["status"] == "succeeded"
+    for mine, theirs in zip(
+        history(client, packed["id"]), history(client, keras["id"]), strict=True
+    ):
+        for name in METRIC_NAMES:
+            assert mine["metrics"][name] == pytest.approx(
+                theirs["metrics"][name], abs=1e-5
+            )

@@ -238,3 +238,40 @@ def test_claim_deletes_rows_of_an_earlier_attempt(
             .where(EpochRecord.run_id == run_id)
         )
     assert remaining == 0
+
+
+def test_a_queued_run_whose_message_vanished_is_sent_again(
+    run_id: str, settings: Settings, redis_client: Any
+) -> None:
+    queue = settings.queue_name("cpu")
+    redis_client.delete(queue)
+    with session_scope() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(enqueued_at=utcnow() - timedelta(seconds=120))
+        )
+
+    report = sweep(settings)
+
+    assert run_id in report.resent
+    assert redis_client.llen(queue) >= 1
+    assert load(run_id).enqueued_at > utcnow() - timedelta(seconds=60)
+
+
+def test_a_queued_run_behind_a_backlog_is_left_alone(
+    run_id: str, settings: Settings, redis_client: Any
+) -> None:
+    queue = settings.queue_name("cpu")
+    redis_client.lpush(queue, "a message still waiting")
+    with session_scope() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(enqueued_at=utcnow() - timedelta(seconds=120))
+        )
+
+    report = sweep(settings)
+
+    assert run_id not in report.resent
+    redis_client.delete(queue)

@@ -20,6 +20,7 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
             "processed_folder": str(folder / "processed"),
             "control_folder": str(folder / "control"),
             "store_processed": False,
+            "polling_interval": 0.1,
         }
     assert settings.broker_url is not None
     return settings.broker_url, {

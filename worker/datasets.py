@@ -146,3 +146,17 @@ def _standardized(
     std[std == 0] = 1.0
     result: npt.NDArray[np.float64] = (x - mean) / std
     return result
+
+
+def labels_for_loss(data: SplitData, loss: str, classes: int) -> SplitData:
+    """Class labels as the loss reads them: one-hot for categorical
+    cross-entropy, a single column of class ids or targets otherwise."""
+    if loss != "categorical_crossentropy":
+        return data
+    eye = np.eye(classes, dtype=np.float32)
+    return SplitData(
+        x_train=data.x_train,
+        y_train=eye[data.y_train.ravel().astype(int)],
+        x_val=data.x_val,
+        y_val=eye[data.y_val.ravel().astype(int)],
+    )

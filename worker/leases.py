@@ -10,7 +10,7 @@ import math
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -52,21 +52,14 @@ def owner_is_gone(owner: str | None) -> bool:
     return False
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def is_abandoned(run: Run, settings: Settings, now: datetime) -> bool:
     """A running run whose worker is gone or silent for too long."""
     if run.status != RunStatus.RUNNING:
         return False
     if owner_is_gone(run.lease_owner):
         return True
-    heartbeat = as_utc(run.heartbeat_at)
     stale_before = now - timedelta(seconds=settings.stale_after_seconds)
-    return heartbeat is None or heartbeat < stale_before
+    return run.heartbeat_at is None or run.heartbeat_at < stale_before
 
 
 def _same_state(run: Run) -> list[Any]:

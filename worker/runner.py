@@ -8,11 +8,12 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
+from service.catalog import DATASET_SHAPES
 from service.config import Settings
 from service.db.models import Experiment, Run
 from service.db.session import session_scope
 from worker import leases
-from worker.datasets import Table, load_table, split
+from worker.datasets import Table, labels_for_loss, load_table, split
 from worker.engine.plan import SplitData
 from worker.leases import Lease
 from worker.planning import run_plan, training_plan
@@ -62,12 +63,14 @@ def split_data(spec: dict[str, Any], settings: Settings) -> SplitData:
     key = (dataset["source"], str(settings.data_dir), str(settings.resolved_cache_dir))
     if key not in _tables:
         _tables[key] = load_table(dataset["source"], settings)
-    return split(
+    data = split(
         _tables[key],
         test_size=float(spec["test_size"]),
         split_seed=int(spec["split_seed"]),
         standardize=dataset["standardize"],
     )
+    classes = DATASET_SHAPES[dataset["source"]].classes
+    return labels_for_loss(data, spec["loss"], classes)
 
 
 def execute_pack(
@@ -99,6 +102,51 @@ def execute_pack(
     return held
 
 
+class EpochRecorder:
+    """The engines' epoch sink: stores each epoch of a pack in one transaction.
+
+    The packed engine reports every run of an epoch in turn, so the epoch is
+    written when its last active run reports, or when a run reports again.
+    Earlier runs of that epoch learn a lost lease one epoch later, which costs
+    one epoch of compute and never a row: every write checks the lease.
+    """
+
+    def __init__(self, held: list[Lease], epochs: int, *, one_at_a_time: bool) -> None:
+        self._held = held
+        self._epochs = epochs
+        self._one_at_a_time = one_at_a_time
+        self._pending: dict[int, tuple[int, dict[str, float]]] = {}
+        self.lost: set[int] = set()
+
+    def __call__(self, index: int, epoch: int, metrics: dict[str, float]) -> bool:
+        if index in self.lost:
+            return False
+        if index in self._pending:
+            self.flush()
+        self._pending[index] = (epoch, metrics)
+        active = 1 if self._one_at_a_time else len(self._held) - len(self.lost)
+        if len(self._pending) >= active:
+            self.flush()
+        return index not in self.lost
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        finished = []
+        with session_scope() as session:
+            for index, (epoch, metrics) in pending.items():
+                lease = self._held[index]
+                last = epoch == self._epochs - 1
+                if not leases.record_epoch(session, lease, epoch, metrics, last=last):
+                    self.lost.add(index)
+                    log.info("run.lease_lost", run_id=lease.run_id, epoch=epoch)
+                elif last:
+                    finished.append(lease)
+        for lease in finished:
+            log.info("run.succeeded", run_id=lease.run_id, attempt=lease.attempt)
+
+
 def _train(experiment_id: str, held: list[Lease], settings: Settings) -> None:
     with session_scope() as session:
         experiment = session.get_one(Experiment, experiment_id)
@@ -114,17 +162,12 @@ def _train(experiment_id: str, held: list[Lease], settings: Settings) -> None:
     plan = training_plan(spec)
     data = split_data(spec, settings)
 
-    def on_epoch(index: int, epoch: int, metrics: dict[str, float]) -> bool:
-        lease = held[index]
-        last = epoch == plan.epochs - 1
-        with session_scope() as session:
-            kept = leases.record_epoch(session, lease, epoch, metrics, last=last)
-        if not kept:
-            log.info("run.lease_lost", run_id=lease.run_id, epoch=epoch)
-        elif last:
-            log.info("run.succeeded", run_id=lease.run_id, attempt=lease.attempt)
-        return kept
+    from worker.engine.select import choose_engine, configure_tensorflow, device_scope
 
-    from worker.engine.keras_engine import train_keras
-
-    train_keras(plan, run_plans, data, on_epoch)
+    configure_tensorflow()
+    name, engine = choose_engine(spec.get("engine", "auto"), plan)
+    log.info("pack.training", engine=name, runs=len(held), epochs=plan.epochs)
+    recorder = EpochRecorder(held, plan.epochs, one_at_a_time=name == "keras")
+    with device_scope(spec.get("device", "auto")):
+        engine(plan, run_plans, data, recorder)
+    recorder.flush()

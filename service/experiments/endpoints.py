@@ -2,14 +2,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from service.config import get_settings
 from service.deps import SessionDep
 from service.experiments import service
+from service.experiments.checks import check_runnable
 from service.experiments.schemas import (
     ExperimentCreate,
     ExperimentPublic,
     ExperimentsPublic,
 )
-from service.queue import publish
+from service.queue import publish_runs
 from service.runs.schemas import HistoryPage, RunsPublic
 from service.runs.service import experiment_history, list_runs
 
@@ -29,11 +31,12 @@ def create_experiment(
     experiment_in: ExperimentCreate, session: SessionDep, response: Response
 ) -> ExperimentPublic:
     """Store an experiment and its runs, then queue the runs for training."""
+    check_runnable(experiment_in, get_settings())
     experiment = service.create_experiment(session, experiment_in)
     session.commit()
 
-    for run_id in service.queued_run_ids(session, experiment.id):
-        publish(session, experiment.id, [run_id])
+    run_ids = service.queued_run_ids(session, experiment.id)
+    publish_runs(session, experiment.id, experiment.spec, run_ids)
     session.commit()
 
     response.headers["Location"] = f"/v1/experiments/{experiment.id}"
@@ -44,7 +47,7 @@ def create_experiment(
 def list_experiments(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> ExperimentsPublic:
     """Experiments, newest first."""
     data, count = service.list_experiments(session, limit=limit, offset=offset)

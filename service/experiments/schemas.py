@@ -4,10 +4,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -16,6 +18,16 @@ from service import catalog
 from service.db.models import RunStatus
 
 StrictInt = Annotated[int, Field(strict=True)]
+StrictFloat = Annotated[float, Field(strict=True)]
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 def _one_of(kind: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -70,7 +82,7 @@ def _name_to_object(value: Any) -> Any:
 
 class InitializerSpec(Spec):
     name: str
-    label: str | None = Field(default=None, min_length=1, max_length=100)
+    label: Text | None = Field(default=None, min_length=1, max_length=100)
 
     @field_validator("name")
     @classmethod
@@ -102,13 +114,15 @@ REFERENCE_EXAMPLE: Any = {
     "test_size": 0.3,
     "split_seed": 42,
     "seed": 0,
+    "engine": "auto",
+    "device": "auto",
 }
 
 
 class ExperimentCreate(Spec):
     """An initializer experiment; every omitted field takes the reference value."""
 
-    name: str = Field(default="banknote initializers", min_length=1, max_length=200)
+    name: Text = Field(default="banknote initializers", min_length=1, max_length=200)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     initializers: list[InitializerIn] = Field(
@@ -124,9 +138,20 @@ class ExperimentCreate(Spec):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], max_length=8)
     batch_size: StrictInt = Field(default=16, ge=1, le=65536)
     epochs: StrictInt = Field(default=5, ge=1, le=10000)
-    test_size: float = Field(default=0.3, gt=0, lt=1)
+    test_size: StrictFloat = Field(default=0.3, gt=0, lt=1)
     split_seed: StrictInt = Field(default=42, ge=0, le=2**32 - 1)
     seed: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
+    engine: Literal["auto", "packed", "keras"] = Field(
+        default="auto",
+        description=(
+            "packed: every run of a pack in one compiled graph; keras: one "
+            "model.fit per run; auto: packed whenever it applies."
+        ),
+    )
+    device: Literal["auto", "cpu", "gpu"] = Field(
+        default="auto",
+        description="gpu: only GPU workers take the runs; cpu: only CPU; auto: any.",
+    )
 
     @field_validator("optimizer")
     @classmethod
@@ -143,6 +168,22 @@ class ExperimentCreate(Spec):
     def _known_metrics(cls, value: list[str]) -> list[str]:
         for metric in value:
             _one_of("metric", metric, catalog.METRICS)
+        if len(set(value)) != len(value):
+            raise ValueError(f"a metric is named twice. Received: {value!r}")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_applies(cls, value: str, info: ValidationInfo) -> str:
+        optimizer = info.data.get("optimizer")
+        if optimizer is None:
+            return value
+        if value == "packed" and optimizer not in catalog.PACKED_OPTIMIZERS:
+            raise ValueError(
+                "the packed engine trains with "
+                f"{', '.join(catalog.PACKED_OPTIMIZERS)}; use engine 'keras' or "
+                f"'auto' for {optimizer!r}. Received: {value!r}"
+            )
         return value
 
     @field_validator("initializers")

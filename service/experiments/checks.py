@@ -1,0 +1,87 @@
+"""Checks that need more than one field, the dataset or the settings: what
+passes here builds and trains, so that no worker meets a spec it cannot run."""
+
+import itertools
+import math
+
+from service.catalog import DATASET_SHAPES
+from service.config import Settings
+from service.errors import SpecError
+from service.experiments.schemas import ExperimentCreate
+
+
+def check_runnable(experiment_in: ExperimentCreate, settings: Settings) -> None:
+    _check_output_layer(experiment_in)
+    _check_split(experiment_in)
+    _check_device(experiment_in, settings)
+    _check_size(experiment_in, settings)
+
+
+def _check_output_layer(spec: ExperimentCreate) -> None:
+    classes = DATASET_SHAPES[spec.dataset.source].classes
+    index = len(spec.model.layers) - 1
+    output = spec.model.layers[index]
+    if spec.loss == "binary_crossentropy":
+        wanted, units, activation = "one sigmoid unit", 1, "sigmoid"
+    elif spec.loss in {"categorical_crossentropy", "sparse_categorical_crossentropy"}:
+        wanted = f"{classes} softmax units, one per class"
+        units, activation = classes, "softmax"
+    else:
+        wanted, units, activation = "one unit", 1, output.activation
+    if (output.units, output.activation) != (units, activation):
+        raise SpecError(
+            f"model.layers.{index}",
+            output.model_dump(),
+            f"with loss {spec.loss!r} on {spec.dataset.source} the output layer "
+            f"must have {wanted}",
+        )
+
+
+def _check_split(spec: ExperimentCreate) -> None:
+    rows = DATASET_SHAPES[spec.dataset.source].rows
+    validation_rows = math.ceil(spec.test_size * rows)
+    if validation_rows >= rows:
+        raise SpecError(
+            "test_size",
+            spec.test_size,
+            f"leaves no training rows out of {rows}; "
+            f"use at most {(rows - 1) / rows:.5f}",
+        )
+
+
+def _check_device(spec: ExperimentCreate, settings: Settings) -> None:
+    if spec.device == "gpu" and settings.embedded_broker:
+        raise SpecError(
+            "device",
+            spec.device,
+            "the embedded server has no GPU worker; use 'auto' or 'cpu', or run "
+            "GPU workers with a shared broker",
+        )
+
+
+def _check_size(spec: ExperimentCreate, settings: Settings) -> None:
+    runs = len(spec.initializers) * spec.repeats
+    if runs > settings.max_runs:
+        raise SpecError(
+            "repeats",
+            spec.repeats,
+            f"{len(spec.initializers)} initializers x {spec.repeats} repeats = {runs} "
+            f"runs, over the limit of {settings.max_runs}",
+        )
+    if runs * spec.epochs > settings.max_run_epochs:
+        raise SpecError(
+            "epochs",
+            spec.epochs,
+            f"{runs} runs x {spec.epochs} epochs = {runs * spec.epochs} run-epochs, "
+            f"over the limit of {settings.max_run_epochs}",
+        )
+    widths = [DATASET_SHAPES[spec.dataset.source].features]
+    widths += [layer.units for layer in spec.model.layers]
+    parameters = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    if parameters > settings.max_parameters:
+        raise SpecError(
+            "model.layers",
+            [layer.units for layer in spec.model.layers],
+            f"the model has {parameters} parameters, over the limit of "
+            f"{settings.max_parameters}",
+        )
