@@ -1,13 +1,15 @@
-"""Engine benchmark: the sequential Keras loop against the packed engine.
+"""Engine benchmark: the sequential Keras loop against the packed engine and
+against the whole service.
 
     .venv/bin/python bench/engine_bench.py [--repeats 20] [--skip-keras]
 
 First the reference grid (5 initializers x repeats, banknote, one sigmoid unit,
-rmsprop, batch 16) through each compared engine, then the packed engine at
-growing run counts. Every measurement runs in a fresh Python process of its
-own, so its peak resident memory is its own and its wall time includes any
-tracing or compiling the engine does on its first call (imports and data
-loading are not timed). A further engine is compared by adding it to ENGINES.
+rmsprop, batch 16) through each compared engine and through the service (HTTP,
+database, queue, worker), then the packed engine at growing run counts.
+Every measurement runs in a fresh Python process of its own, so its peak
+resident memory is its own and its wall time includes any tracing or compiling
+the engine does on its first call (imports and data loading are not timed).
+The service's memory is that of the server and its worker processes together.
 """
 
 import argparse
@@ -65,7 +67,8 @@ ENGINES: dict[str, Callable[[argparse.Namespace], Engine]] = {
     "keras": keras_engine,
     "packed": packed_engine,
 }
-COMPARED = ("keras", "packed")
+SERVICE = "service"
+COMPARED = ("keras", "packed", SERVICE)
 
 
 def reference_plan(epochs: int) -> Any:
@@ -128,6 +131,107 @@ def measure(args: argparse.Namespace) -> Measurement:
     return Measurement(
         args.engine, args.runs, args.epochs, reported, wall, before, rss_mb("VmHWM")
     )
+
+
+def process_tree(root: int) -> list[int]:
+    """The pid and every descendant of it."""
+    found, frontier = [root], [root]
+    while frontier:
+        pid = frontier.pop()
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            kids = [int(part) for part in children.read_text().split()]
+            found += kids
+            frontier += kids
+    return found
+
+
+def tree_mb(root: int, field: str) -> float:
+    total = 0.0
+    for pid in process_tree(root):
+        status = Path(f"/proc/{pid}/status")
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith(f"{field}:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def service_path(args: argparse.Namespace) -> Measurement:
+    """POST the reference grid to a real `initlab serve` (embedded SQLite and
+    folder queue unless INITLAB_DATABASE_URL / INITLAB_BROKER_URL say otherwise)
+    with its real worker, until every run has succeeded and the history reads
+    back complete. A one-run warm-up first, so the worker has loaded TensorFlow
+    (the Keras loop above is also timed after its imports)."""
+    import os
+    import signal
+    import socket
+    import tempfile
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = tempfile.mkdtemp(prefix="initlab-bench-")
+    env = {**os.environ, "INITLAB_HOME": home, "INITLAB_DATA_DIR": str(DATA_DIR)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    try:
+        _wait_ready(client)
+        _run(client, {"initializers": ["zeros"], "epochs": 1})
+        before = tree_mb(server.pid, "VmRSS")
+
+        start = time.perf_counter()
+        reported = _run(client, {"repeats": args.runs // 5, "epochs": args.epochs})
+        wall = time.perf_counter() - start
+
+        peak = tree_mb(server.pid, "VmHWM")
+    finally:
+        client.close()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    return Measurement(SERVICE, args.runs, args.epochs, reported, wall, before, peak)
+
+
+def _wait_ready(client: Any) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    sys.exit("the service did not become ready")
+
+
+def _run(client: Any, spec: dict[str, Any]) -> int:
+    """Submit, wait for success, read the history back; the points read."""
+    created = client.post("/v1/experiments", json=spec)
+    created.raise_for_status()
+    experiment_id = created.json()["id"]
+    while True:
+        status = client.get(f"/v1/experiments/{experiment_id}").json()["status"]
+        if status == "succeeded":
+            break
+        if status in {"failed", "cancelled"}:
+            sys.exit(f"the benchmark experiment ended {status}")
+        time.sleep(0.02)
+    history = client.get(f"/v1/experiments/{experiment_id}/history").json()
+    return len(history["points"])
 
 
 def in_child(
@@ -214,7 +318,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--jit", choices=("auto", "on", "off"), default="auto", help="packed: XLA"
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--engine", choices=sorted(ENGINES), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--engine", choices=[*sorted(ENGINES), SERVICE], help=argparse.SUPPRESS
+    )
     parser.add_argument("--runs", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -223,7 +329,8 @@ def main() -> None:
     args = parse()
     if args.child:
         sys.path.insert(0, str(ROOT))
-        print(json.dumps(asdict(measure(args))))
+        result = service_path(args) if args.engine == SERVICE else measure(args)
+        print(json.dumps(asdict(result)))
         return
     compare(args)
     if not args.skip_scaling:
