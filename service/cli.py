@@ -80,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--gpu",
         action="store_true",
-        help="a GPU host: take the gpu queue first, then help with the cpu queue",
+        help="a GPU host: read the gpu queue as well as the cpu queue",
     )
     worker.add_argument("--name", default="worker")
     worker.set_defaults(handler=_worker)

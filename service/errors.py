@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class NotFoundError(Exception):
@@ -120,6 +121,19 @@ async def _spec_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    content: dict[str, Any] = {"detail": exc.detail}
+    if exc.status_code == 400:
+        # The body could not be read at all (bad encoding, nesting too deep).
+        content["errors"] = [
+            {"field": "body", "value": None, "message": str(exc.detail)}
+        ]
+    return JSONResponse(
+        status_code=exc.status_code, content=content, headers=exc.headers
+    )
+
+
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NotFoundError)
     return JSONResponse(
@@ -134,6 +148,7 @@ async def _conflict(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(SpecError, _spec_error)

@@ -349,6 +349,21 @@ def test_lone_surrogates_are_echoed_escaped(client: TestClient, body: bytes) -> 
     assert counts() == stored
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"name": "\xff\xfe"}', b"[" * 100_000], ids=["latin-1", "deep"]
+)
+def test_unreadable_bodies_are_4xx_json(client: TestClient, body: bytes) -> None:
+    stored = counts()
+
+    response = client.post(
+        "/v1/experiments", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code in {400, 422}
+    assert response.json()["errors"][0]["field"] == "body"
+    assert counts() == stored
+
+
 def test_a_long_value_is_echoed_shortened(client: TestClient) -> None:
     response = client.post("/v1/experiments", json={"name": "x" * 100_000})
 

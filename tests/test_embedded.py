@@ -125,7 +125,8 @@ def test_a_run_cut_short_by_a_stop_finishes_after_the_restart(
 ) -> None:
     first = start(servers, tmp_path)
     created = first.client.post(
-        "/v1/experiments", json={"initializers": ["normal"], "epochs": 300, "engine": "keras"}
+        "/v1/experiments",
+        json={"initializers": ["normal"], "epochs": 300, "engine": "keras"},
     ).json()
     wait_for(
         lambda: (
