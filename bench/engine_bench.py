@@ -68,7 +68,8 @@ ENGINES: dict[str, Callable[[argparse.Namespace], Engine]] = {
     "packed": packed_engine,
 }
 SERVICE = "service"
-COMPARED = ("keras", "packed", SERVICE)
+SERVICE_COLD = "svc-cold"
+COMPARED = ("keras", "packed", SERVICE_COLD, SERVICE)
 
 
 def reference_plan(epochs: int) -> Any:
@@ -164,8 +165,9 @@ def service_path(args: argparse.Namespace) -> Measurement:
     """POST the reference grid to a real `initlab serve` (embedded SQLite and
     folder queue unless INITLAB_DATABASE_URL / INITLAB_BROKER_URL say otherwise)
     with its real worker, until every run has succeeded and the history reads
-    back complete. A one-run warm-up first, so the worker has loaded TensorFlow
-    (the Keras loop above is also timed after its imports)."""
+    back complete. `service` runs a one-run warm-up first, so the worker has
+    loaded TensorFlow and traced its epoch, as a long-running worker has;
+    `svc-cold` times the first experiment of a fresh worker, imports and all."""
     import os
     import signal
     import socket
@@ -189,7 +191,8 @@ def service_path(args: argparse.Namespace) -> Measurement:
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     try:
         _wait_ready(client)
-        _run(client, {"initializers": ["zeros"], "epochs": 1})
+        if args.engine == SERVICE:
+            _run(client, {"initializers": ["zeros"], "epochs": 1})
         before = tree_mb(server.pid, "VmRSS")
 
         start = time.perf_counter()
@@ -201,7 +204,9 @@ def service_path(args: argparse.Namespace) -> Measurement:
         client.close()
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-    return Measurement(SERVICE, args.runs, args.epochs, reported, wall, before, peak)
+    return Measurement(
+        args.engine, args.runs, args.epochs, reported, wall, before, peak
+    )
 
 
 def _wait_ready(client: Any) -> None:
@@ -319,7 +324,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--engine", choices=[*sorted(ENGINES), SERVICE], help=argparse.SUPPRESS
+        "--engine",
+        choices=[*sorted(ENGINES), SERVICE, SERVICE_COLD],
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--runs", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -329,7 +336,8 @@ def main() -> None:
     args = parse()
     if args.child:
         sys.path.insert(0, str(ROOT))
-        result = service_path(args) if args.engine == SERVICE else measure(args)
+        in_service = args.engine in {SERVICE, SERVICE_COLD}
+        result = service_path(args) if in_service else measure(args)
         print(json.dumps(asdict(result)))
         return
     compare(args)
