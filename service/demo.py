@@ -104,6 +104,9 @@ def run_demo(
     *, url: str | None, repeats: int, epochs: int, plot_path: Path, timeout: float
 ) -> int:
     console = Console()
+    if not console.is_terminal:
+        # Logs and pipes have no width to fit; keep the table on one line a row.
+        console = Console(width=120)
     server = None
     if url is None:
         port = free_port()
