@@ -235,8 +235,9 @@ def _run(client: Any, spec: dict[str, Any]) -> int:
         if status in {"failed", "cancelled"}:
             sys.exit(f"the benchmark experiment ended {status}")
         time.sleep(0.02)
-    history = client.get(f"/v1/experiments/{experiment_id}/history").json()
-    return len(history["points"])
+    from service.demo import fetch_history
+
+    return len(fetch_history(client, experiment_id))
 
 
 def in_child(

@@ -85,6 +85,21 @@ def follow(
             time.sleep(0.5)
 
 
+def fetch_history(client: httpx.Client, experiment_id: str) -> list[dict[str, Any]]:
+    """Every point of an experiment, page by page."""
+    points: list[dict[str, Any]] = []
+    cursor = 0
+    while True:
+        page = client.get(
+            f"/v1/experiments/{experiment_id}/history",
+            params={"since": cursor, "limit": 10_000},
+        ).json()
+        points += page["points"]
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            return points
+
+
 def print_table(console: Console, rows: list[dict[str, Any]], epochs: int) -> None:
     table = Table(title=f"Final epoch ({epochs}): mean ± std over repeats")
     table.add_column("initializer")
@@ -126,12 +141,12 @@ def run_demo(
             )
 
             experiment = follow(client, experiment_id, console)
-            history = client.get(f"/v1/experiments/{experiment_id}/history").json()
+            points = fetch_history(client, experiment_id)
     finally:
         if server is not None:
             stop_server(server)
 
-    data = curves(history["points"])
+    data = curves(points)
     print_table(console, final_table(data), epochs)
     written = plot(data, plot_path, f"{experiment['name']} ({repeats} repeats)")
     console.print(f"status: {experiment['status']}; plot written to {written}")

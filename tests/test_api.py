@@ -168,7 +168,14 @@ def test_read_one_experiment_and_empty_history(client: TestClient) -> None:
 
     assert read.status_code == 200
     assert read.json()["spec"] == created["spec"]
-    assert history.json() == {"experiment_id": created["id"], "points": []}
+    assert history.json() == {
+        "experiment_id": created["id"],
+        "points": [],
+        "cursor": 0,
+        "has_more": False,
+        "reset_runs": [],
+        "diverged_runs": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -444,9 +451,9 @@ def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) ->
 
 def has_example(schema: dict[str, Any], operation: dict[str, Any]) -> bool:
     content = operation["responses"].get("200", operation["responses"].get("201"))
-    body = content["content"]["application/json"]
-    if "example" in body:
+    if any("example" in body for body in content["content"].values()):
         return True
+    body = content["content"]["application/json"]
     ref = body["schema"].get("$ref", "")
     target = schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
     return bool(target.get("examples"))

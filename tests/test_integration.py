@@ -58,10 +58,11 @@ def run_to_end(
 
 
 def history(client: TestClient, experiment_id: str) -> list[dict[str, Any]]:
+    """Points by run and epoch (the API serves them in the order written)."""
     points: list[dict[str, Any]] = client.get(
         f"/v1/experiments/{experiment_id}/history"
     ).json()["points"]
-    return points
+    return sorted(points, key=lambda p: (p["initializer"], p["repeat"], p["epoch"]))
 
 
 def plain_keras_zeros_fit(seed: int, epochs: int) -> list[dict[str, float]]:

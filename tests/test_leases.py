@@ -51,7 +51,8 @@ def record(
     lease: leases.Lease, epoch: int, metrics: dict[str, float], last: bool
 ) -> bool:
     with session_scope() as session:
-        return leases.record_epoch(session, lease, epoch, metrics, last=last)
+        seq = leases.advance_history(session, lease.experiment_id, 1)
+        return leases.record_epoch(session, lease, epoch, metrics, last=last, seq=seq)
 
 
 def epoch_rows(run_id: str) -> list[tuple[int, int]]:

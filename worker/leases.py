@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.db.base import utcnow
-from service.db.models import EpochRecord, Run, RunStatus
+from service.db.models import EpochRecord, Experiment, Run, RunStatus
 
 log = structlog.get_logger()
 
@@ -88,6 +88,21 @@ def give_up(session: Session, run: Run, reason: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def advance_history(session: Session, experiment_id: str, count: int) -> int:
+    """Take `count` history sequence numbers; returns the last one.
+
+    The update locks the experiment's row until commit, so its writers take
+    numbers in commit order and a reader's cursor never skips a point.
+    """
+    head = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id)
+        .values(history_seq=Experiment.history_seq + count)
+        .returning(Experiment.history_seq)
+    ).scalar_one()
+    return int(head)
+
+
 def claim(
     session: Session, run_id: str, owner: str, settings: Settings
 ) -> Lease | None:
@@ -103,6 +118,8 @@ def claim(
         return None
 
     attempt = run.attempts + 1
+    # Lock the experiment before the run, in the order epoch writers use.
+    reset_seq = advance_history(session, run.experiment_id, 1) if run.attempts else None
     result = session.execute(
         update(Run)
         .where(*_same_state(run))
@@ -117,6 +134,7 @@ def claim(
             final_metrics=None,
             diverged=False,
             error=None,
+            reset_seq=reset_seq if reset_seq is not None else Run.reset_seq,
         )
     )
     if not getattr(result, "rowcount", 0):
@@ -163,6 +181,7 @@ def record_epoch(
     metrics: dict[str, float],
     *,
     last: bool,
+    seq: int,
 ) -> bool:
     """Store one epoch; on the last one the run succeeds. False: lease lost."""
     clean, diverged = finite_metrics(metrics)
@@ -187,6 +206,7 @@ def record_epoch(
             epoch=epoch,
             attempt=lease.attempt,
             metrics=clean,
+            seq=seq,
         )
     )
     return True

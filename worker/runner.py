@@ -134,11 +134,17 @@ class EpochRecorder:
             return
         pending, self._pending = self._pending, {}
         finished = []
+        experiment_id = self._held[0].experiment_id
         with session_scope() as session:
-            for index, (epoch, metrics) in pending.items():
+            head = leases.advance_history(session, experiment_id, len(pending))
+            first_seq = head - len(pending) + 1
+            for offset, (index, (epoch, metrics)) in enumerate(pending.items()):
                 lease = self._held[index]
                 last = epoch == self._epochs - 1
-                if not leases.record_epoch(session, lease, epoch, metrics, last=last):
+                kept = leases.record_epoch(
+                    session, lease, epoch, metrics, last=last, seq=first_seq + offset
+                )
+                if not kept:
                     self.lost.add(index)
                     log.info("run.lease_lost", run_id=lease.run_id, epoch=epoch)
                 elif last:

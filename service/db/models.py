@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -43,6 +44,8 @@ class Experiment(Base):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, index=True
     )
+    history_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Sequence number of the last history change; history cursors count it."""
 
     runs: Mapped[list["Run"]] = relationship(
         back_populates="experiment",
@@ -86,6 +89,8 @@ class Run(Base):
     final_metrics: Mapped[dict[str, Any] | None]
     diverged: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    reset_seq: Mapped[int | None] = mapped_column(BigInteger)
+    """History sequence at which an earlier attempt's epochs were removed."""
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs", lazy="raise")
 
@@ -94,7 +99,10 @@ class EpochRecord(Base):
     """Metrics of one run at the end of one epoch; non-finite values are null."""
 
     __tablename__ = "epoch_records"
-    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "epoch"),
+        Index("ix_epoch_records_experiment_id_seq", "experiment_id", "seq"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"),
@@ -103,9 +111,10 @@ class EpochRecord(Base):
     )
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+        ForeignKey("experiments.id", ondelete="CASCADE")
     )
     epoch: Mapped[int] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
     metrics: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

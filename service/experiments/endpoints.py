@@ -12,8 +12,8 @@ from service.experiments.schemas import (
     ExperimentsPublic,
 )
 from service.queue import publish_runs
-from service.runs.schemas import HistoryPage, RunsPublic
-from service.runs.service import experiment_history, list_runs
+from service.runs.schemas import RunsPublic
+from service.runs.service import list_runs
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -73,10 +73,3 @@ def read_runs(experiment_id: str, session: SessionDep) -> RunsPublic:
     """Each run: its initializer, repeat, seed, status and final metrics."""
     runs = list_runs(session, experiment_id)
     return RunsPublic(data=runs, count=len(runs))
-
-
-@router.get("/{experiment_id}/history", responses=NOT_FOUND)
-def read_history(experiment_id: str, session: SessionDep) -> HistoryPage:
-    """Per-epoch metrics of every run, epochs 0-based as in Keras' History."""
-    points = experiment_history(session, experiment_id)
-    return HistoryPage(experiment_id=experiment_id, points=points)

@@ -3,8 +3,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.deps import SessionDep
-from service.runs.schemas import HistoryPage, RunPublic
-from service.runs.service import get_run, run_history, to_public
+from service.runs.schemas import RunPublic
+from service.runs.service import get_run, to_public
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -17,12 +17,3 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 def read_run(run_id: str, session: SessionDep) -> RunPublic:
     """One run's status, attempts and final metrics."""
     return to_public(get_run(session, run_id))
-
-
-@router.get("/{run_id}/history", responses=NOT_FOUND)
-def read_run_history(run_id: str, session: SessionDep) -> HistoryPage:
-    """One run's per-epoch metrics."""
-    run = get_run(session, run_id)
-    return HistoryPage(
-        experiment_id=run.experiment_id, points=run_history(session, run_id)
-    )

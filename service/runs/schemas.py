@@ -68,24 +68,3 @@ class RunsPublic(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"data": [RUN_EXAMPLE], "count": 1}]}
     )
-
-
-class HistoryPoint(BaseModel):
-    run_id: str
-    initializer: str
-    repeat: int
-    epoch: int
-    metrics: MetricValues
-
-    model_config = ConfigDict(json_schema_extra={"examples": [POINT_EXAMPLE]})
-
-
-class HistoryPage(BaseModel):
-    experiment_id: str
-    points: list[HistoryPoint]
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"experiment_id": EXPERIMENT_ID, "points": [POINT_EXAMPLE]}]
-        }
-    )

@@ -3,10 +3,10 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import EpochRecord, Run
+from service.db.models import Run
 from service.errors import NotFoundError, json_safe
 from service.experiments.service import get_experiment
-from service.runs.schemas import HistoryPoint, RunPublic
+from service.runs.schemas import RunPublic
 
 
 def to_public(run: Run) -> RunPublic:
@@ -41,34 +41,3 @@ def list_runs(session: Session, experiment_id: str) -> list[RunPublic]:
         select(Run).where(Run.experiment_id == experiment_id).order_by(Run.position)
     )
     return [to_public(run) for run in runs]
-
-
-def _history(session: Session, *conditions: object) -> list[HistoryPoint]:
-    rows = session.execute(
-        select(
-            Run.id, Run.initializer, Run.repeat, EpochRecord.epoch, EpochRecord.metrics
-        )
-        .join(EpochRecord, EpochRecord.run_id == Run.id)
-        .where(*conditions)  # type: ignore[arg-type]
-        .order_by(Run.position, EpochRecord.epoch)
-    )
-    return [
-        HistoryPoint(
-            run_id=run_id,
-            initializer=initializer,
-            repeat=repeat,
-            epoch=epoch,
-            metrics=json_safe(metrics),
-        )
-        for run_id, initializer, repeat, epoch, metrics in rows
-    ]
-
-
-def experiment_history(session: Session, experiment_id: str) -> list[HistoryPoint]:
-    get_experiment(session, experiment_id)
-    return _history(session, Run.experiment_id == experiment_id)
-
-
-def run_history(session: Session, run_id: str) -> list[HistoryPoint]:
-    run = get_run(session, run_id)
-    return _history(session, Run.id == run.id)

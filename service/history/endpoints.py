@@ -1,0 +1,160 @@
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from service.db.session import get_sessionmaker
+from service.deps import SessionDep
+from service.experiments.service import read_experiment
+from service.history import service
+from service.history.schemas import HistoryPage, HistoryQuery
+from service.runs.service import get_run
+
+router = APIRouter(tags=["history"])
+
+QueryDep = Annotated[HistoryQuery, Depends()]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Nothing changed since the ETag in If-None-Match"},
+    404: {"description": "No experiment or run has this id"},
+}
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def _page_or_304(
+    page_of: Any, latest: int, tag: str, if_none_match: str | None, response: Response
+) -> Any:
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = "no-cache"
+    if if_none_match is not None and tag in {
+        v.strip() for v in if_none_match.split(",")
+    }:
+        return Response(status_code=304, headers={"ETag": tag})
+    return page_of(latest)
+
+
+@router.get(
+    "/v1/experiments/{experiment_id}/history",
+    responses=NOT_FOUND,
+    response_model=HistoryPage,
+)
+def experiment_history(
+    experiment_id: str,
+    query: QueryDep,
+    session: SessionDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Per-epoch points of every run, oldest write first, epochs 0-based as in
+    Keras' History. Poll with `since=<cursor>` for what is new; `If-None-Match`
+    with the last ETag answers 304 when nothing is."""
+    latest = service.head(session, experiment_id)
+    tag = service.etag(latest, query, experiment_id)
+    return _page_or_304(
+        lambda head: service.read_page(session, experiment_id, query, latest=head),
+        latest,
+        tag,
+        if_none_match,
+        response,
+    )
+
+
+@router.get(
+    "/v1/runs/{run_id}/history", responses=NOT_FOUND, response_model=HistoryPage
+)
+def run_history(
+    run_id: str,
+    query: QueryDep,
+    session: SessionDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """One run's per-epoch points, with the same cursor as its experiment's."""
+    run = get_run(session, run_id)
+    latest = service.head(session, run.experiment_id)
+    tag = service.etag(latest, query, run_id)
+    return _page_or_304(
+        lambda head: service.read_page(
+            session, run.experiment_id, query, latest=head, run_id=run_id
+        ),
+        latest,
+        tag,
+        if_none_match,
+        response,
+    )
+
+
+def _exists(experiment_id: str) -> None:
+    with get_sessionmaker()() as session:
+        service.head(session, experiment_id)
+
+
+def _poll(
+    experiment_id: str, query: HistoryQuery
+) -> tuple[dict[str, Any], HistoryPage]:
+    with get_sessionmaker()() as session:
+        progress = read_experiment(session, experiment_id).model_dump(mode="json")
+        latest = service.head(session, experiment_id)
+        page = service.read_page(session, experiment_id, query, latest=latest)
+        return progress, page
+
+
+def _event(kind: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get(
+    "/v1/experiments/{experiment_id}/events",
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "example": (
+                        'event: progress\\ndata: {"status":"running",...}\\n\\n'
+                        'id: 125\\nevent: points\\ndata: {"points":[...],...}\\n\\n'
+                    )
+                }
+            },
+            "description": "Server-Sent Events",
+        },
+        404: {"description": "No experiment has this id"},
+    },
+)
+async def experiment_events(
+    experiment_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+    interval: Annotated[float, Query(ge=0.1, le=10.0)] = 0.5,
+) -> StreamingResponse:
+    """Progress and new points as Server-Sent Events until the experiment ends;
+    a reconnect with `Last-Event-ID` resumes after the last points received."""
+    await run_in_threadpool(_exists, experiment_id)
+    since = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream() -> AsyncIterator[str]:
+        cursor, last_progress = since, None
+        while not await request.is_disconnected():
+            query = HistoryQuery(since=cursor)
+            progress, page = await run_in_threadpool(_poll, experiment_id, query)
+            if progress != last_progress:
+                yield _event("progress", progress)
+                last_progress = progress
+            if page.points or page.reset_runs:
+                yield _event("points", page.model_dump(mode="json"), page.cursor)
+            cursor = page.cursor
+            if page.has_more:
+                continue
+            if progress["status"] in TERMINAL:
+                yield _event("done", {"status": progress["status"]}, cursor)
+                return
+            await asyncio.sleep(interval)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

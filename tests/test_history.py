@@ -1,0 +1,306 @@
+"""History for pollers: cursors, ETags, filters, pages, downsampling and
+Server-Sent Events, against PostgreSQL with epochs written as workers do."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.config import Settings, get_settings
+from service.db.models import Run
+from service.db.session import session_scope
+from service.experiments.schemas import ExperimentCreate
+from service.experiments.service import create_experiment
+from worker import leases
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str) -> Iterator[TestClient]:
+    from service.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return get_settings().model_copy(update={"stale_after_seconds": 0.0})
+
+
+class Trainer:
+    """Writes epochs the way a worker does, for a fresh experiment."""
+
+    def __init__(
+        self, settings: Settings, initializers: list[str], epochs: int
+    ) -> None:
+        self.settings = settings
+        self.epochs = epochs
+        with session_scope() as session:
+            experiment = create_experiment(
+                session, ExperimentCreate(initializers=initializers, epochs=epochs)
+            )
+            self.experiment_id = experiment.id
+            self.run_ids = list(
+                session.scalars(
+                    select(Run.id)
+                    .where(Run.experiment_id == experiment.id)
+                    .order_by(Run.position)
+                )
+            )
+        self.held: dict[str, leases.Lease] = {}
+
+    def claim(self, run_id: str, owner: str = "host/1") -> None:
+        with session_scope() as session:
+            lease = leases.claim(session, run_id, owner, self.settings)
+        assert lease is not None
+        self.held[run_id] = lease
+
+    def epoch(self, run_id: str, epoch: int, **metrics: float) -> None:
+        values = {"loss": 1.0 / (epoch + 1), "accuracy": 0.5 + epoch / 100, **metrics}
+        with session_scope() as session:
+            seq = leases.advance_history(session, self.experiment_id, 1)
+            assert leases.record_epoch(
+                session,
+                self.held[run_id],
+                epoch,
+                values,
+                last=epoch == self.epochs - 1,
+                seq=seq,
+            )
+
+
+def history(client: TestClient, trainer: Trainer, **params: Any) -> dict[str, Any]:
+    response = client.get(
+        f"/v1/experiments/{trainer.experiment_id}/history", params=params
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def keys(page: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(p["run_id"], p["epoch"]) for p in page["points"]]
+
+
+def test_since_returns_only_new_points_even_when_runs_finish_out_of_order(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros", "normal"], epochs=3)
+    first, second = trainer.run_ids
+    trainer.claim(first)
+    trainer.claim(second)
+    trainer.epoch(second, 0)
+    trainer.epoch(second, 1)
+    trainer.epoch(first, 0)
+
+    page = history(client, trainer)
+    assert keys(page) == [(second, 0), (second, 1), (first, 0)]
+
+    trainer.epoch(second, 2)
+    trainer.epoch(first, 1)
+    newer = history(client, trainer, since=page["cursor"])
+    assert keys(newer) == [(second, 2), (first, 1)]
+    assert newer["cursor"] > page["cursor"]
+
+    nothing = history(client, trainer, since=newer["cursor"])
+    assert nothing["points"] == []
+    assert nothing["cursor"] == newer["cursor"]
+
+
+def test_etag_revalidation_answers_304_until_something_changes(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros"], epochs=3)
+    (run,) = trainer.run_ids
+    trainer.claim(run)
+    trainer.epoch(run, 0)
+    url = f"/v1/experiments/{trainer.experiment_id}/history"
+
+    first = client.get(url)
+    tag = first.headers["etag"]
+    again = client.get(url, headers={"If-None-Match": tag})
+    other_query = client.get(
+        url, params={"metrics": "loss"}, headers={"If-None-Match": tag}
+    )
+    trainer.epoch(run, 1)
+    changed = client.get(url, headers={"If-None-Match": tag})
+
+    assert again.status_code == 304
+    assert again.content == b""
+    assert other_query.status_code == 200
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+    assert len(changed.json()["points"]) == 2
+
+
+def test_a_run_trained_again_is_reported_reset_and_its_old_points_are_gone(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros", "normal"], epochs=3)
+    first, second = trainer.run_ids
+    trainer.claim(first, owner="lost/1")
+    trainer.claim(second)
+    trainer.epoch(first, 0)
+    trainer.epoch(first, 1)
+    trainer.epoch(second, 0)
+    seen = history(client, trainer)
+
+    trainer.claim(first, owner="rescuer/2")
+    trainer.epoch(first, 0)
+    after = history(client, trainer, since=seen["cursor"])
+    full = history(client, trainer)
+
+    assert after["reset_runs"] == [first]
+    assert keys(after) == [(first, 0)]
+    assert keys(full) == [(second, 0), (first, 0)]
+    assert full["reset_runs"] == []
+
+
+def test_filters_select_metrics_runs_initializers_and_epochs(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros", "normal"], epochs=4)
+    first, second = trainer.run_ids
+    for run in (first, second):
+        trainer.claim(run)
+        for epoch in range(4):
+            trainer.epoch(run, epoch)
+
+    by_metric = history(client, trainer, metrics="loss")
+    by_label = history(client, trainer, initializers="normal")
+    by_run = history(client, trainer, runs=first)
+    by_epoch = history(client, trainer, epoch_from=1, epoch_to=2)
+
+    assert {tuple(p["metrics"]) for p in by_metric["points"]} == {("loss",)}
+    assert {p["run_id"] for p in by_label["points"]} == {second}
+    assert {p["run_id"] for p in by_run["points"]} == {first}
+    assert sorted({p["epoch"] for p in by_epoch["points"]}) == [1, 2]
+    assert len(by_epoch["points"]) == 4
+
+
+def test_pages_advance_and_together_give_everything_once(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros", "normal"], epochs=5)
+    for run in trainer.run_ids:
+        trainer.claim(run)
+        for epoch in range(5):
+            trainer.epoch(run, epoch)
+
+    seen: list[tuple[str, int]] = []
+    cursor, pages = 0, 0
+    while True:
+        page = history(client, trainer, since=cursor, limit=3)
+        assert page["cursor"] > cursor or not page["points"]
+        seen += keys(page)
+        cursor, pages = page["cursor"], pages + 1
+        if not page["has_more"]:
+            break
+
+    assert pages == 4
+    assert sorted(seen) == sorted((r, e) for r in trainer.run_ids for e in range(5))
+
+
+def test_page_size_is_capped(client: TestClient, settings: Settings) -> None:
+    trainer = Trainer(settings, ["zeros"], epochs=1)
+    response = client.get(
+        f"/v1/experiments/{trainer.experiment_id}/history", params={"limit": 10_001}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "limit"
+
+
+def test_max_points_keeps_first_last_and_extremes(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros"], epochs=50)
+    (run,) = trainer.run_ids
+    trainer.claim(run)
+    for epoch in range(50):
+        spike = {"loss": 9.0} if epoch == 17 else {}
+        trainer.epoch(run, epoch, **spike)
+
+    page = history(client, trainer, max_points=10, metrics="loss")
+
+    epochs = [p["epoch"] for p in page["points"]]
+    assert len(epochs) == 10
+    assert epochs == sorted(epochs)
+    assert {0, 49, 17} <= set(epochs)
+
+
+def test_non_finite_metrics_are_null_and_the_run_is_flagged(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros"], epochs=2)
+    (run,) = trainer.run_ids
+    trainer.claim(run)
+    trainer.epoch(run, 0, loss=float("nan"), accuracy=float("inf"))
+
+    page = history(client, trainer)
+    runs = client.get(f"/v1/experiments/{trainer.experiment_id}/runs").json()
+
+    assert page["points"][0]["metrics"] == {"loss": None, "accuracy": None}
+    assert page["diverged_runs"] == [run]
+    assert runs["data"][0]["diverged"] is True
+    assert runs["data"][0]["final_metrics"] == {"loss": None, "accuracy": None}
+
+
+def test_run_history_shares_the_experiment_cursor(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros", "normal"], epochs=2)
+    first, second = trainer.run_ids
+    trainer.claim(first)
+    trainer.claim(second)
+    trainer.epoch(first, 0)
+    trainer.epoch(second, 0)
+    trainer.epoch(first, 1)
+
+    page = client.get(f"/v1/runs/{first}/history").json()
+    later = client.get(f"/v1/runs/{first}/history", params={"since": page["cursor"]})
+
+    assert keys(page) == [(first, 0), (first, 1)]
+    assert page["cursor"] == history(client, trainer)["cursor"]
+    assert later.json()["points"] == []
+
+
+def events(text: str) -> list[tuple[str | None, str, Any]]:
+    parsed = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        parsed.append((fields.get("id"), fields["event"], json.loads(fields["data"])))
+    return parsed
+
+
+def test_events_stream_progress_points_and_the_end_and_resume(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros"], epochs=2)
+    (run,) = trainer.run_ids
+    trainer.claim(run)
+    trainer.epoch(run, 0)
+    trainer.epoch(run, 1)
+    url = f"/v1/experiments/{trainer.experiment_id}/events"
+
+    stream = events(client.get(url, params={"interval": 0.1}).text)
+    last_id = stream[1][0]
+    resumed = events(
+        client.get(
+            url, params={"interval": 0.1}, headers={"Last-Event-ID": last_id}
+        ).text
+    )
+
+    assert [kind for _, kind, _ in stream] == ["progress", "points", "done"]
+    assert stream[0][2]["status"] == "succeeded"
+    assert [p["epoch"] for p in stream[1][2]["points"]] == [0, 1]
+    assert stream[2][2] == {"status": "succeeded"}
+    assert [kind for _, kind, _ in resumed] == ["progress", "done"]
+
+
+def test_events_for_an_unknown_experiment_are_404(client: TestClient) -> None:
+    assert client.get("/v1/experiments/nope/events").status_code == 404
