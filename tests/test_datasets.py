@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.catalog import DATASET_SHAPES, DatasetShape
 from service.config import Settings
 from tests.conftest import SHARED_DATA
 from worker.datasets import (
@@ -187,3 +188,31 @@ def test_standardize_none_keeps_raw_features() -> None:
     data = split(table, test_size=0.3, split_seed=42, standardize="none")
 
     assert np.isclose(np.abs(data.x_train).max(), np.abs(table.features).max())
+
+
+@pytest.mark.parametrize(
+    "source", [name for name in DATASET_SHAPES if name.startswith("sklearn:")]
+)
+def test_sklearn_shapes_in_the_catalog_match_scikit_learn(source: str) -> None:
+    import sklearn.datasets
+
+    name = source.removeprefix("sklearn:")
+    x, y = getattr(sklearn.datasets, f"load_{name}")(return_X_y=True)
+    classes = 0 if name == "diabetes" else len(np.unique(y))
+
+    table = load_table(source, Settings(data_dir=SHARED_DATA))
+
+    assert DATASET_SHAPES[source] == DatasetShape(
+        rows=x.shape[0], features=x.shape[1], classes=classes
+    )
+    assert table.features.shape == x.shape
+    np.testing.assert_array_equal(table.labels, y)
+
+
+def test_stratified_split_keeps_each_class_share() -> None:
+    table = load_table("sklearn:iris", Settings(data_dir=SHARED_DATA))
+
+    data = split(table, test_size=0.2, split_seed=3, standardize="none", stratify=True)
+
+    assert np.bincount(data.y_train.ravel().astype(int)).tolist() == [40, 40, 40]
+    assert np.bincount(data.y_val.ravel().astype(int)).tolist() == [10, 10, 10]

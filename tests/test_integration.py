@@ -327,3 +327,37 @@ def test_multi_class_losses_train_on_both_engines_alike(
             assert mine["metrics"][name] == pytest.approx(
                 theirs["metrics"][name], abs=1e-5
             )
+
+
+SKLEARN_SPECS = {
+    "sklearn:breast_cancer": ("binary_crossentropy", 1, "sigmoid"),
+    "sklearn:iris": ("sparse_categorical_crossentropy", 3, "softmax"),
+    "sklearn:wine": ("categorical_crossentropy", 3, "softmax"),
+    "sklearn:digits": ("sparse_categorical_crossentropy", 10, "softmax"),
+    "sklearn:diabetes": ("mse", 1, "linear"),
+}
+
+
+def test_every_sklearn_dataset_trains(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker(workers, tmp_path, "sklearn")
+    created = {}
+    for source, (loss, units, activation) in SKLEARN_SPECS.items():
+        spec = {
+            "dataset": {"source": source, "stratify": loss != "mse"},
+            "initializers": ["glorot_uniform"],
+            "epochs": 2,
+            "loss": loss,
+            "model": {"layers": [{"units": units, "activation": activation}]},
+        }
+        response = client.post("/v1/experiments", json=spec)
+        assert response.status_code == 201, response.text
+        created[source] = response.json()["id"]
+
+    for source, experiment_id in created.items():
+        done = wait_for(experiment_done(client, experiment_id), 240, source)
+        assert done["status"] == "succeeded", source
+        points = history(client, experiment_id)
+        assert [point["epoch"] for point in points] == [0, 1]
+        assert np.isfinite(points[-1]["metrics"]["loss"])

@@ -31,10 +31,28 @@ class Table:
     feature_names: tuple[str, ...]
 
 
+SKLEARN_LOADERS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
+
+
 def load_table(source: str, settings: Settings) -> Table:
     if source == "uci:banknote":
         return parse_banknote(banknote_bytes(settings))
+    kind, _, name = source.partition(":")
+    if kind == "sklearn" and name in SKLEARN_LOADERS:
+        return sklearn_table(name)
     raise DatasetError(f"unknown dataset source. Received: source={source!r}")
+
+
+def sklearn_table(name: str) -> Table:
+    """One of the small datasets that ship inside scikit-learn (no download)."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    return Table(
+        np.asarray(bunch.data, dtype=np.float64),
+        np.asarray(bunch.target, dtype=np.float64),
+        tuple(str(feature) for feature in bunch.feature_names),
+    )
 
 
 def banknote_bytes(settings: Settings) -> bytes:
@@ -113,12 +131,18 @@ def parse_banknote(content: bytes) -> Table:
 
 
 def split(
-    table: Table, *, test_size: float, split_seed: int, standardize: str
+    table: Table,
+    *,
+    test_size: float,
+    split_seed: int,
+    standardize: str,
+    stratify: bool = False,
 ) -> SplitData:
     """A train/validation split the way scikit-learn's train_test_split does it.
 
     `standardize` is "train" (scaler fitted on the training rows), "all" (fitted
-    on every row, as the classic lesson did) or "none".
+    on every row, as the classic lesson did) or "none". With `stratify` each
+    class keeps its share of rows on both sides.
     """
     from sklearn.model_selection import train_test_split
 
@@ -126,7 +150,11 @@ def split(
     if standardize == "all":
         x = _standardized(x, x)
     x_train, x_val, y_train, y_val = train_test_split(
-        x, table.labels, test_size=test_size, random_state=split_seed
+        x,
+        table.labels,
+        test_size=test_size,
+        random_state=split_seed,
+        stratify=table.labels if stratify else None,
     )
     if standardize == "train":
         x_train, x_val = _standardized(x_train, x_train), _standardized(x_val, x_train)

@@ -68,6 +68,7 @@ def split_data(spec: dict[str, Any], settings: Settings) -> SplitData:
         test_size=float(spec["test_size"]),
         split_seed=int(spec["split_seed"]),
         standardize=dataset["standardize"],
+        stratify=bool(dataset.get("stratify", False)),
     )
     classes = DATASET_SHAPES[dataset["source"]].classes
     return labels_for_loss(data, spec["loss"], classes)

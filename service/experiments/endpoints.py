@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Response, status
 from service.config import get_settings
 from service.deps import SessionDep
 from service.experiments import service
-from service.experiments.checks import check_runnable
+from service.experiments.checks import builtin_shape, check_runnable
 from service.experiments.schemas import (
     ExperimentCreate,
     ExperimentPublic,
@@ -31,7 +31,7 @@ def create_experiment(
     experiment_in: ExperimentCreate, session: SessionDep, response: Response
 ) -> ExperimentPublic:
     """Store an experiment and its runs, then queue the runs for training."""
-    check_runnable(experiment_in, get_settings())
+    check_runnable(experiment_in, get_settings(), builtin_shape(experiment_in))
     experiment = service.create_experiment(session, experiment_in)
     session.commit()
 

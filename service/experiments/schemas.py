@@ -51,6 +51,10 @@ class DatasetSpec(Spec):
             "as the classic lesson did; none: raw features."
         ),
     )
+    stratify: bool = Field(
+        default=False,
+        description="Keep each class's share of rows in both splits (classification).",
+    )
 
     @field_validator("source")
     @classmethod
@@ -239,7 +243,11 @@ EXPERIMENT_EXAMPLE: Any = {
     },
     "spec": {
         **REFERENCE_EXAMPLE,
-        "dataset": {"source": "uci:banknote", "standardize": "train"},
+        "dataset": {
+            "source": "uci:banknote",
+            "standardize": "train",
+            "stratify": False,
+        },
         "initializers": [{"name": n, "label": n} for n in REFERENCE_INITIALIZERS],
     },
 }
