@@ -5,6 +5,7 @@ import io
 import os
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.config import Settings
+from service.datasets.parsing import encode, parse_csv
 from worker.engine.plan import SplitData
 
 BANKNOTE_FILE = "data_banknote_authentication.txt"
@@ -41,6 +43,28 @@ def load_table(source: str, settings: Settings) -> Table:
     if kind == "sklearn" and name in SKLEARN_LOADERS:
         return sklearn_table(name)
     raise DatasetError(f"unknown dataset source. Received: source={source!r}")
+
+
+def uploaded_table(
+    content: bytes,
+    *,
+    header: bool,
+    label: str,
+    features: list[str] | None,
+    one_hot: list[str],
+    classification: bool,
+) -> tuple[Table, int]:
+    """An uploaded CSV file as numbers, parsed as the API parsed it; missing
+    feature values stay NaN until split() fills them. Also the class count."""
+    encoded = encode(
+        parse_csv(content, header=header),
+        label=label,
+        features=features,
+        one_hot=one_hot,
+        classification=classification,
+    )
+    table = Table(encoded.features, encoded.labels, encoded.feature_names)
+    return table, encoded.classes
 
 
 def sklearn_table(name: str) -> Table:
@@ -148,6 +172,7 @@ def split(
 
     x = table.features
     if standardize == "all":
+        x = _imputed(x, x)
         x = _standardized(x, x)
     x_train, x_val, y_train, y_val = train_test_split(
         x,
@@ -156,6 +181,7 @@ def split(
         random_state=split_seed,
         stratify=table.labels if stratify else None,
     )
+    x_train, x_val = _imputed(x_train, x_train), _imputed(x_val, x_train)
     if standardize == "train":
         x_train, x_val = _standardized(x_train, x_train), _standardized(x_val, x_train)
     return SplitData(
@@ -164,6 +190,20 @@ def split(
         x_val=x_val.astype(np.float32),
         y_val=y_val.astype(np.float32).reshape(-1, 1),
     )
+
+
+def _imputed(
+    x: npt.NDArray[np.float64], fitted_on: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Missing values (NaN) replaced by the column means of `fitted_on`."""
+    gaps = np.isnan(x)
+    if not gaps.any():
+        return x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(fitted_on, axis=0)
+    mean = np.where(np.isnan(mean), 0.0, mean)
+    return np.where(gaps, mean, x)
 
 
 def _standardized(

@@ -11,6 +11,7 @@ from service.experiments.schemas import ExperimentCreate
 
 
 def builtin_shape(spec: ExperimentCreate) -> DatasetShape:
+    assert spec.dataset.source is not None
     return DATASET_SHAPES[spec.dataset.source]
 
 
@@ -25,7 +26,7 @@ def check_runnable(
 
 
 def _dataset_name(spec: ExperimentCreate) -> str:
-    return spec.dataset.source
+    return spec.dataset.name
 
 
 def _check_loss(spec: ExperimentCreate, shape: DatasetShape) -> None:
