@@ -208,14 +208,15 @@ def uploaded_shape(session: Session, spec: ExperimentCreate) -> DatasetShape:
 
     width = 0
     missing: list[str] = []
-    for name in features:
+    for index, name in enumerate(features):
+        where = f"{field}.{index}" if dataset.features is not None else field
         column = parsed.column(name)
         assert column is not None
         if name in one_hot:
             width += len(column.classes())
         elif column.type == "text":
             raise SpecError(
-                field,
+                where,
                 name,
                 f"column {name!r} holds text; list it in dataset.one_hot to encode "
                 "it, or leave it out of dataset.features",
@@ -225,7 +226,7 @@ def uploaded_shape(session: Session, spec: ExperimentCreate) -> DatasetShape:
         if column.missing:
             if column.missing == parsed.rows:
                 raise SpecError(
-                    field, name, f"column {name!r} has no values, only missing ones"
+                    where, name, f"column {name!r} has no values, only missing ones"
                 )
             missing.append(f"{name} ({column.missing})")
     if missing and dataset.impute != "mean":
