@@ -85,6 +85,19 @@ def test_the_same_bytes_twice_are_one_dataset(client: TestClient) -> None:
     assert stored_datasets() == before + 1
 
 
+def test_names_are_checked_and_long_file_names_cut(client: TestClient) -> None:
+    before = stored_datasets()
+
+    bad = upload(client, b"a,b\nx,1\n", name="a\x00b")
+    long = upload(client, b"a,b\nx,2\n", "f" * 300 + ".csv")
+
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "name"
+    assert long.status_code == 201
+    assert long.json()["name"] == "f" * 200
+    assert stored_datasets() == before + 1
+
+
 def test_a_byte_order_mark_is_accepted(client: TestClient) -> None:
     response = upload(client, b"\xef\xbb\xbfname,value\nx,1\ny,2\n")
 

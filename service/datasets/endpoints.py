@@ -9,6 +9,7 @@ from service.datasets import service
 from service.datasets.schemas import DATASET_EXAMPLE, DatasetPublic, DatasetsPublic
 from service.deps import SessionDep
 from service.errors import upload_error_response, upload_too_large
+from service.experiments.schemas import Text
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -40,7 +41,7 @@ def upload_dataset(
     header: Annotated[
         bool, Form(description="false when the first row is data; columns c0, c1...")
     ] = True,
-    name: Annotated[str | None, Form(min_length=1, max_length=200)] = None,
+    name: Annotated[Text | None, Form(min_length=1, max_length=200)] = None,
 ) -> DatasetPublic:
     """Store a CSV file by the SHA-256 of its bytes and describe its columns."""
     limit = get_settings().max_upload_bytes
@@ -50,7 +51,7 @@ def upload_dataset(
     dataset, created = service.ingest(
         session,
         content,
-        name=name or file.filename or "dataset.csv",
+        name=name or default_name(file.filename),
         header=header,
         label=label,
     )
@@ -80,6 +81,12 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 def read_dataset(dataset_id: str, session: SessionDep) -> DatasetPublic:
     """An uploaded dataset's columns, rows, size and class balance."""
     return service.to_public(service.get_dataset(session, dataset_id))
+
+
+def default_name(filename: str | None) -> str:
+    """The uploaded file's own name, made storable."""
+    cleaned = (filename or "").replace("\x00", "").strip()
+    return cleaned[:200] or "dataset.csv"
 
 
 class UploadLimit:
