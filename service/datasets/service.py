@@ -3,6 +3,7 @@
 import hashlib
 from collections import OrderedDict
 
+import numpy as np
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,13 +27,14 @@ log = structlog.get_logger()
 def class_balance(parsed: ParsedCsv, label: str) -> ClassBalance:
     column = parsed.column(label)
     assert column is not None
+    values = column.classes()
     ids = column.class_ids()
-    counts = [int((ids == index).sum()) for index in range(len(column.classes()))]
+    counts = np.bincount(ids[~np.isnan(ids)].astype(int), minlength=len(values))
     return ClassBalance(
         label=label,
         classes=[
-            ClassCount(id=index, value=value, count=counts[index])
-            for index, value in enumerate(column.classes())
+            ClassCount(id=index, value=value, count=int(counts[index]))
+            for index, value in enumerate(values)
         ],
     )
 
