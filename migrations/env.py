@@ -3,7 +3,12 @@ from sqlalchemy import Connection
 
 from service.config import get_settings
 from service.db.base import Base
-from service.db.models import EpochRecord, Experiment, Run  # noqa: F401  (register tables)
+from service.db.models import (  # noqa: F401  (register tables)
+    Dataset,
+    EpochRecord,
+    Experiment,
+    Run,
+)
 from service.db.session import make_engine
 
 target_metadata = Base.metadata

@@ -2,6 +2,8 @@
 
 from fastapi import FastAPI
 
+from service.datasets.endpoints import UploadLimit
+from service.datasets.endpoints import router as datasets_router
 from service.errors import install_error_handlers
 from service.experiments.endpoints import router as experiments_router
 from service.health import router as health_router
@@ -18,6 +20,8 @@ def create_app() -> FastAPI:
         summary="How the choice of weight initializer changes training, over seeds.",
     )
     install_error_handlers(app)
+    app.add_middleware(UploadLimit)
+    app.include_router(datasets_router)
     app.include_router(experiments_router)
     app.include_router(runs_router)
     app.include_router(history_router)

@@ -73,10 +73,25 @@ METRICS = ("accuracy",)
 
 @dataclass(frozen=True)
 class DatasetShape:
+    """Rows, feature columns and classes of a dataset; 0 classes is regression."""
+
     rows: int
     features: int
     classes: int
 
 
-DATASET_SHAPES = {"uci:banknote": DatasetShape(rows=1372, features=4, classes=2)}
+DATASET_SHAPES = {
+    "uci:banknote": DatasetShape(rows=1372, features=4, classes=2),
+    "sklearn:breast_cancer": DatasetShape(rows=569, features=30, classes=2),
+    "sklearn:iris": DatasetShape(rows=150, features=4, classes=3),
+    "sklearn:wine": DatasetShape(rows=178, features=13, classes=3),
+    "sklearn:digits": DatasetShape(rows=1797, features=64, classes=10),
+    "sklearn:diabetes": DatasetShape(rows=442, features=10, classes=0),
+}
 DATASETS = tuple(DATASET_SHAPES)
+
+CLASSIFICATION_LOSSES = (
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     max_runs: int = Field(default=10_000, ge=1)
     max_run_epochs: int = Field(default=2_000_000, ge=1)
     max_parameters: int = Field(default=1_000_000, ge=1)
+    max_upload_bytes: int = Field(default=20_000_000, ge=1)
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

@@ -31,6 +31,23 @@ class SpecError(Exception):
         self.message = message
 
 
+class UploadError(Exception):
+    """An uploaded file that is refused; nothing of it is stored."""
+
+    def __init__(self, status: int, field: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.value = value
+        self.message = message
+
+
+def upload_too_large(limit: int) -> UploadError:
+    return UploadError(
+        413, "file", None, f"the upload is larger than the limit of {limit} bytes"
+    )
+
+
 def json_safe(value: Any) -> Any:
     """Values as JSON can carry them: non-finite floats become null."""
     if isinstance(value, float):
@@ -121,8 +138,29 @@ async def _spec_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def upload_error_response(exc: UploadError) -> JSONResponse:
+    error = {
+        "field": exc.field,
+        "value": _received(exc.value),
+        "message": exc.message,
+        "type": "upload_error",
+        "loc": ["body", exc.field],
+    }
+    return JSONResponse(
+        status_code=exc.status,
+        content={"detail": "dataset is not valid", "errors": [error]},
+    )
+
+
+async def _upload_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UploadError)
+    return upload_error_response(exc)
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:
+        return upload_error_response(UploadError(413, "file", None, str(exc.detail)))
     content: dict[str, Any] = {"detail": exc.detail}
     if exc.status_code == 400:
         # The body could not be read at all (bad encoding, nesting too deep).
@@ -152,3 +190,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(SpecError, _spec_error)
+    app.add_exception_handler(UploadError, _upload_error)

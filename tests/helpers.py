@@ -17,7 +17,7 @@ from service.db.session import session_scope
 
 REFERENCE = {
     "name": "banknote initializers",
-    "dataset": {"source": "uci:banknote", "standardize": "train"},
+    "dataset": {"source": "uci:banknote", "standardize": "train", "stratify": False},
     "model": {"layers": [{"units": 1, "activation": "sigmoid"}]},
     "initializers": [
         {"name": name, "label": name}

@@ -275,6 +275,41 @@ BAD_SPECS = [
         {"units": 2, "activation": "linear"},
     ),
     ({"test_size": 0.9999}, "test_size", 0.9999),
+    ({"batch_size": 961}, "batch_size", 961),
+    (
+        {"dataset": {"source": "sklearn:diabetes"}},
+        "loss",
+        "binary_crossentropy",
+    ),
+    (
+        {
+            "dataset": {"source": "sklearn:diabetes", "stratify": True},
+            "loss": "mse",
+            "model": {"layers": [{"units": 1}]},
+        },
+        "dataset.stratify",
+        True,
+    ),
+    ({"dataset": {"source": "sklearn:iris"}}, "loss", "binary_crossentropy"),
+    (
+        {
+            "dataset": {"source": "sklearn:wine"},
+            "loss": "sparse_categorical_crossentropy",
+            "model": {"layers": [{"units": 2, "activation": "softmax"}]},
+        },
+        "model.layers.0",
+        {"units": 2, "activation": "softmax"},
+    ),
+    (
+        {
+            "dataset": {"source": "sklearn:iris", "stratify": True},
+            "test_size": 0.01,
+            "loss": "sparse_categorical_crossentropy",
+            "model": {"layers": [{"units": 3, "activation": "softmax"}]},
+        },
+        "dataset.stratify",
+        True,
+    ),
     ({"repeats": 1000, "epochs": 10000}, "epochs", 10000),
     ({"repeats": 1000, "initializers": INITS_30}, "repeats", 1000),
     (

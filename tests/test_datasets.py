@@ -8,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.catalog import DATASET_SHAPES, DatasetShape
 from service.config import Settings
 from tests.conftest import SHARED_DATA
 from worker.datasets import (
     BANKNOTE_FILE,
     DatasetError,
+    Table,
     banknote_bytes,
     load_table,
     parse_banknote,
     split,
+    uploaded_table,
 )
 
 UCI_BYTES = (SHARED_DATA / BANKNOTE_FILE).read_bytes()
@@ -187,3 +190,66 @@ def test_standardize_none_keeps_raw_features() -> None:
     data = split(table, test_size=0.3, split_seed=42, standardize="none")
 
     assert np.isclose(np.abs(data.x_train).max(), np.abs(table.features).max())
+
+
+@pytest.mark.parametrize(
+    "source", [name for name in DATASET_SHAPES if name.startswith("sklearn:")]
+)
+def test_sklearn_shapes_in_the_catalog_match_scikit_learn(source: str) -> None:
+    import sklearn.datasets
+
+    name = source.removeprefix("sklearn:")
+    x, y = getattr(sklearn.datasets, f"load_{name}")(return_X_y=True)
+    classes = 0 if name == "diabetes" else len(np.unique(y))
+
+    table = load_table(source, Settings(data_dir=SHARED_DATA))
+
+    assert DATASET_SHAPES[source] == DatasetShape(
+        rows=x.shape[0], features=x.shape[1], classes=classes
+    )
+    assert table.features.shape == x.shape
+    np.testing.assert_array_equal(table.labels, y)
+
+
+def test_stratified_split_keeps_each_class_share() -> None:
+    table = load_table("sklearn:iris", Settings(data_dir=SHARED_DATA))
+
+    data = split(table, test_size=0.2, split_seed=3, standardize="none", stratify=True)
+
+    assert np.bincount(data.y_train.ravel().astype(int)).tolist() == [40, 40, 40]
+    assert np.bincount(data.y_val.ravel().astype(int)).tolist() == [10, 10, 10]
+
+
+def test_uploaded_table_one_hot_encodes_and_split_imputes_training_means() -> None:
+    content = b"x,colour,kind\n1,red,b\n,blue,a\n3,,b\n5,red,a\n"
+
+    table, classes = uploaded_table(
+        content,
+        header=True,
+        label="kind",
+        features=None,
+        one_hot=["colour"],
+        classification=True,
+    )
+
+    assert classes == 2
+    assert table.feature_names == ("x", "colour=blue", "colour=red")
+    np.testing.assert_array_equal(table.labels, [1, 0, 1, 0])
+    np.testing.assert_array_equal(
+        table.features,
+        [[1, 0, 1], [np.nan, 1, 0], [3, np.nan, np.nan], [5, 0, 1]],
+    )
+    data = split(table, test_size=0.25, split_seed=0, standardize="none")
+    assert not np.isnan(data.x_train).any()
+    assert not np.isnan(data.x_val).any()
+    everything = np.vstack([data.x_train, data.x_val])
+    assert sorted(everything[:, 0]) == sorted(
+        [1.0, 3.0, 5.0, float(np.nanmean(train_x(table, 0.25)[:, 0]))]
+    )
+
+
+def train_x(table: Table, test_size: float) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    x_train, _ = train_test_split(table.features, test_size=test_size, random_state=0)
+    return np.asarray(x_train)

@@ -328,3 +328,111 @@ def test_multi_class_losses_train_on_both_engines_alike(
             assert mine["metrics"][name] == pytest.approx(
                 theirs["metrics"][name], abs=1e-5
             )
+
+
+SKLEARN_SPECS = {
+    "sklearn:breast_cancer": ("binary_crossentropy", 1, "sigmoid"),
+    "sklearn:iris": ("sparse_categorical_crossentropy", 3, "softmax"),
+    "sklearn:wine": ("categorical_crossentropy", 3, "softmax"),
+    "sklearn:digits": ("sparse_categorical_crossentropy", 10, "softmax"),
+    "sklearn:diabetes": ("mse", 1, "linear"),
+}
+
+
+def test_every_sklearn_dataset_trains(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker(workers, tmp_path, "sklearn")
+    created = {}
+    for source, (loss, units, activation) in SKLEARN_SPECS.items():
+        spec = {
+            "dataset": {"source": source, "stratify": loss != "mse"},
+            "initializers": ["glorot_uniform"],
+            "epochs": 2,
+            "loss": loss,
+            "model": {"layers": [{"units": units, "activation": activation}]},
+        }
+        response = client.post("/v1/experiments", json=spec)
+        assert response.status_code == 201, response.text
+        created[source] = response.json()["id"]
+
+    for source, experiment_id in created.items():
+        done = wait_for(experiment_done(client, experiment_id), 240, source)
+        assert done["status"] == "succeeded", source
+        points = history(client, experiment_id)
+        assert [point["epoch"] for point in points] == [0, 1]
+        assert np.isfinite(points[-1]["metrics"]["loss"])
+
+
+def uploaded_csv() -> bytes:
+    """Two numeric features (one with gaps), a text feature, a text class
+    derived from them and a numeric target."""
+    rng = np.random.default_rng(7)
+    lines = ["size,weight,colour,kind,score"]
+    for i in range(90):
+        size, weight = rng.normal(size=2)
+        colour = ["red", "green", "blue"][i % 3]
+        kind = "big" if size + (colour == "red") > 0.5 else "small"
+        if colour == "blue" and size < -0.5:
+            kind = "tiny"
+        gap = "" if i % 9 == 0 else f"{weight:.4f}"
+        lines.append(f"{size:.4f},{gap},{colour},{kind},{2 * size + weight:.4f}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_uploaded_datasets_train_end_to_end(
+    client: TestClient, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    uploaded = client.post(
+        "/v1/datasets",
+        files={"file": ("shapes.csv", uploaded_csv(), "text/csv")},
+        data={"label": "kind"},
+    )
+    assert uploaded.status_code in {200, 201}, uploaded.text
+    dataset_id = uploaded.json()["id"]
+    start_worker(workers, tmp_path, "uploads")
+    base = {"initializers": ["glorot_uniform", "zeros"], "epochs": 2, "batch_size": 8}
+    specs = {
+        "one-hot, imputed, stratified, 3 classes": {
+            **base,
+            "dataset": {
+                "id": dataset_id,
+                "label": "kind",
+                "features": ["size", "weight", "colour"],
+                "one_hot": ["colour"],
+                "impute": "mean",
+                "stratify": True,
+            },
+            "loss": "sparse_categorical_crossentropy",
+            "model": {
+                "layers": [
+                    {"units": 4, "activation": "relu"},
+                    {"units": 3, "activation": "softmax"},
+                ]
+            },
+        },
+        "regression on a numeric column, standardized on all rows": {
+            **base,
+            "dataset": {
+                "id": dataset_id,
+                "label": "score",
+                "features": ["size", "colour"],
+                "one_hot": ["colour"],
+                "standardize": "all",
+            },
+            "loss": "mse",
+            "metrics": [],
+            "model": {"layers": [{"units": 1}]},
+        },
+    }
+
+    for what, spec in specs.items():
+        done = run_to_end(client, spec)
+        assert done["status"] == "succeeded", what
+        points = history(client, done["id"])
+        assert len(points) == 4, what
+        assert all(
+            value is not None and np.isfinite(value)
+            for point in points
+            for value in point["metrics"].values()
+        ), what

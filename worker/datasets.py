@@ -5,6 +5,7 @@ import io
 import os
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.config import Settings
+from service.datasets.parsing import encode, parse_csv
 from worker.engine.plan import SplitData
 
 BANKNOTE_FILE = "data_banknote_authentication.txt"
@@ -31,10 +33,50 @@ class Table:
     feature_names: tuple[str, ...]
 
 
+SKLEARN_LOADERS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
+
+
 def load_table(source: str, settings: Settings) -> Table:
     if source == "uci:banknote":
         return parse_banknote(banknote_bytes(settings))
+    kind, _, name = source.partition(":")
+    if kind == "sklearn" and name in SKLEARN_LOADERS:
+        return sklearn_table(name)
     raise DatasetError(f"unknown dataset source. Received: source={source!r}")
+
+
+def uploaded_table(
+    content: bytes,
+    *,
+    header: bool,
+    label: str,
+    features: list[str] | None,
+    one_hot: list[str],
+    classification: bool,
+) -> tuple[Table, int]:
+    """An uploaded CSV file as numbers, parsed as the API parsed it; missing
+    feature values stay NaN until split() fills them. Also the class count."""
+    encoded = encode(
+        parse_csv(content, header=header),
+        label=label,
+        features=features,
+        one_hot=one_hot,
+        classification=classification,
+    )
+    table = Table(encoded.features, encoded.labels, encoded.feature_names)
+    return table, encoded.classes
+
+
+def sklearn_table(name: str) -> Table:
+    """One of the small datasets that ship inside scikit-learn (no download)."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    return Table(
+        np.asarray(bunch.data, dtype=np.float64),
+        np.asarray(bunch.target, dtype=np.float64),
+        tuple(str(feature) for feature in bunch.feature_names),
+    )
 
 
 def banknote_bytes(settings: Settings) -> bytes:
@@ -113,21 +155,33 @@ def parse_banknote(content: bytes) -> Table:
 
 
 def split(
-    table: Table, *, test_size: float, split_seed: int, standardize: str
+    table: Table,
+    *,
+    test_size: float,
+    split_seed: int,
+    standardize: str,
+    stratify: bool = False,
 ) -> SplitData:
     """A train/validation split the way scikit-learn's train_test_split does it.
 
     `standardize` is "train" (scaler fitted on the training rows), "all" (fitted
-    on every row, as the classic lesson did) or "none".
+    on every row, as the classic lesson did) or "none". With `stratify` each
+    class keeps its share of rows on both sides.
     """
     from sklearn.model_selection import train_test_split
 
     x = table.features
     if standardize == "all":
+        x = _imputed(x, x)
         x = _standardized(x, x)
     x_train, x_val, y_train, y_val = train_test_split(
-        x, table.labels, test_size=test_size, random_state=split_seed
+        x,
+        table.labels,
+        test_size=test_size,
+        random_state=split_seed,
+        stratify=table.labels if stratify else None,
     )
+    x_train, x_val = _imputed(x_train, x_train), _imputed(x_val, x_train)
     if standardize == "train":
         x_train, x_val = _standardized(x_train, x_train), _standardized(x_val, x_train)
     return SplitData(
@@ -136,6 +190,20 @@ def split(
         x_val=x_val.astype(np.float32),
         y_val=y_val.astype(np.float32).reshape(-1, 1),
     )
+
+
+def _imputed(
+    x: npt.NDArray[np.float64], fitted_on: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Missing values (NaN) replaced by the column means of `fitted_on`."""
+    gaps = np.isnan(x)
+    if not gaps.any():
+        return x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(fitted_on, axis=0)
+    mean = np.where(np.isnan(mean), 0.0, mean)
+    return np.where(gaps, mean, x)
 
 
 def _standardized(

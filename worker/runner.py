@@ -8,12 +8,20 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from service.catalog import DATASET_SHAPES
+from service.catalog import CLASSIFICATION_LOSSES, DATASET_SHAPES
 from service.config import Settings
+from service.datasets.service import load_content
 from service.db.models import Experiment, Run
 from service.db.session import session_scope
 from worker import leases
-from worker.datasets import Table, labels_for_loss, load_table, split
+from worker.datasets import (
+    DatasetError,
+    Table,
+    labels_for_loss,
+    load_table,
+    split,
+    uploaded_table,
+)
 from worker.engine.plan import SplitData
 from worker.leases import Lease
 from worker.planning import run_plan, training_plan
@@ -54,22 +62,59 @@ class Heartbeat:
                 log.warning("heartbeat.failed", error=repr(exc))
 
 
-_tables: dict[tuple[str, str, str], Table] = {}
+_tables: dict[tuple[str, ...], tuple[Table, int]] = {}
+
+
+def _table(spec: dict[str, Any], settings: Settings) -> tuple[Table, int]:
+    """The experiment's table and its number of classes (0: regression), read
+    once per worker process."""
+    dataset = spec["dataset"]
+    if "id" not in dataset:
+        source = dataset["source"]
+        builtin = (source, str(settings.data_dir), str(settings.resolved_cache_dir))
+        if builtin not in _tables:
+            _tables[builtin] = (load_table(source, settings), 0)
+        table, _ = _tables[builtin]
+        return table, DATASET_SHAPES[source].classes
+
+    classification = spec["loss"] in CLASSIFICATION_LOSSES
+    key = (
+        dataset["id"],
+        dataset["label"],
+        repr(dataset.get("features")),
+        repr(dataset.get("one_hot")),
+        str(classification),
+    )
+    if key not in _tables:
+        with session_scope() as session:
+            stored = load_content(session, dataset["id"])
+        if stored is None:
+            raise DatasetError(
+                f"no uploaded dataset has this id. Received: id={dataset['id']!r}"
+            )
+        content, header = stored
+        _tables[key] = uploaded_table(
+            content,
+            header=header,
+            label=dataset["label"],
+            features=dataset.get("features"),
+            one_hot=dataset.get("one_hot") or [],
+            classification=classification,
+        )
+    return _tables[key]
 
 
 def split_data(spec: dict[str, Any], settings: Settings) -> SplitData:
-    """The experiment's split; the table is read once per worker process."""
+    """The experiment's split, labels shaped for its loss."""
     dataset = spec["dataset"]
-    key = (dataset["source"], str(settings.data_dir), str(settings.resolved_cache_dir))
-    if key not in _tables:
-        _tables[key] = load_table(dataset["source"], settings)
+    table, classes = _table(spec, settings)
     data = split(
-        _tables[key],
+        table,
         test_size=float(spec["test_size"]),
         split_seed=int(spec["split_seed"]),
         standardize=dataset["standardize"],
+        stratify=bool(dataset.get("stratify", False)),
     )
-    classes = DATASET_SHAPES[dataset["source"]].classes
     return labels_for_loss(data, spec["loss"], classes)
 
 

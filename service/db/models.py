@@ -11,13 +11,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.db.base import Base, UTCDateTime, utcnow
+from service.db.base import Base, JSONValue, UTCDateTime, utcnow
 
 
 class RunStatus(enum.StrEnum):
@@ -118,3 +119,25 @@ class EpochRecord(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     metrics: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Dataset(Base):
+    """An uploaded CSV file, keyed by the SHA-256 of its bytes. The bytes live
+    here so that workers on any host can read them."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    header: Mapped[bool]
+    label: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue)
+    class_balance: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, index=True
+    )
+    content: Mapped[bytes] = mapped_column(
+        LargeBinary, deferred=True, deferred_raiseload=True
+    )

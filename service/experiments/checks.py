@@ -4,21 +4,56 @@ passes here builds and trains, so that no worker meets a spec it cannot run."""
 import itertools
 import math
 
-from service.catalog import DATASET_SHAPES
+from service.catalog import CLASSIFICATION_LOSSES, DATASET_SHAPES, DatasetShape
 from service.config import Settings
 from service.errors import SpecError
 from service.experiments.schemas import ExperimentCreate
 
 
-def check_runnable(experiment_in: ExperimentCreate, settings: Settings) -> None:
-    _check_output_layer(experiment_in)
-    _check_split(experiment_in)
+def builtin_shape(spec: ExperimentCreate) -> DatasetShape:
+    assert spec.dataset.source is not None
+    return DATASET_SHAPES[spec.dataset.source]
+
+
+def check_runnable(
+    experiment_in: ExperimentCreate, settings: Settings, shape: DatasetShape
+) -> None:
+    _check_loss(experiment_in, shape)
+    _check_output_layer(experiment_in, shape)
+    _check_split(experiment_in, shape)
     _check_device(experiment_in, settings)
-    _check_size(experiment_in, settings)
+    _check_size(experiment_in, settings, shape)
 
 
-def _check_output_layer(spec: ExperimentCreate) -> None:
-    classes = DATASET_SHAPES[spec.dataset.source].classes
+def _dataset_name(spec: ExperimentCreate) -> str:
+    return spec.dataset.name
+
+
+def _check_loss(spec: ExperimentCreate, shape: DatasetShape) -> None:
+    name = _dataset_name(spec)
+    if shape.classes == 0 and spec.loss in CLASSIFICATION_LOSSES:
+        raise SpecError(
+            "loss",
+            spec.loss,
+            f"{name} is a regression dataset; use 'mse' or 'mae' with one unit",
+        )
+    if shape.classes > 2 and spec.loss == "binary_crossentropy":
+        raise SpecError(
+            "loss",
+            spec.loss,
+            f"{name} has {shape.classes} classes; use 'categorical_crossentropy' or "
+            "'sparse_categorical_crossentropy' with a softmax unit per class",
+        )
+    if spec.dataset.stratify and shape.classes == 0:
+        raise SpecError(
+            "dataset.stratify",
+            spec.dataset.stratify,
+            f"stratifying needs classes, and {name} is a regression dataset",
+        )
+
+
+def _check_output_layer(spec: ExperimentCreate, shape: DatasetShape) -> None:
+    classes = shape.classes
     index = len(spec.model.layers) - 1
     output = spec.model.layers[index]
     if spec.loss == "binary_crossentropy":
@@ -32,20 +67,36 @@ def _check_output_layer(spec: ExperimentCreate) -> None:
         raise SpecError(
             f"model.layers.{index}",
             output.model_dump(),
-            f"with loss {spec.loss!r} on {spec.dataset.source} the output layer "
+            f"with loss {spec.loss!r} on {_dataset_name(spec)} the output layer "
             f"must have {wanted}",
         )
 
 
-def _check_split(spec: ExperimentCreate) -> None:
-    rows = DATASET_SHAPES[spec.dataset.source].rows
+def _check_split(spec: ExperimentCreate, shape: DatasetShape) -> None:
+    rows = shape.rows
     validation_rows = math.ceil(spec.test_size * rows)
-    if validation_rows >= rows:
+    training_rows = rows - validation_rows
+    if training_rows < 1:
         raise SpecError(
             "test_size",
             spec.test_size,
             f"leaves no training rows out of {rows}; "
             f"use at most {(rows - 1) / rows:.5f}",
+        )
+    if training_rows < spec.batch_size:
+        raise SpecError(
+            "batch_size",
+            spec.batch_size,
+            f"is more than the {training_rows} training rows of {_dataset_name(spec)} "
+            f"(test_size {spec.test_size} of {rows} rows); use at most {training_rows}",
+        )
+    if spec.dataset.stratify and min(training_rows, validation_rows) < shape.classes:
+        raise SpecError(
+            "dataset.stratify",
+            spec.dataset.stratify,
+            f"a stratified split needs at least {shape.classes} rows (one per class) "
+            f"on each side; test_size {spec.test_size} gives {training_rows} "
+            f"training and {validation_rows} validation rows",
         )
 
 
@@ -59,7 +110,9 @@ def _check_device(spec: ExperimentCreate, settings: Settings) -> None:
         )
 
 
-def _check_size(spec: ExperimentCreate, settings: Settings) -> None:
+def _check_size(
+    spec: ExperimentCreate, settings: Settings, shape: DatasetShape
+) -> None:
     runs = len(spec.initializers) * spec.repeats
     if runs > settings.max_runs:
         raise SpecError(
@@ -75,7 +128,7 @@ def _check_size(spec: ExperimentCreate, settings: Settings) -> None:
             f"{runs} runs x {spec.epochs} epochs = {runs * spec.epochs} run-epochs, "
             f"over the limit of {settings.max_run_epochs}",
         )
-    widths = [DATASET_SHAPES[spec.dataset.source].features]
+    widths = [shape.features]
     widths += [layer.units for layer in spec.model.layers]
     parameters = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     if parameters > settings.max_parameters:

@@ -3,9 +3,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from service.config import get_settings
+from service.datasets.service import uploaded_shape
 from service.deps import SessionDep
 from service.experiments import service
-from service.experiments.checks import check_runnable
+from service.experiments.checks import builtin_shape, check_runnable
 from service.experiments.schemas import (
     ExperimentCreate,
     ExperimentPublic,
@@ -31,7 +32,11 @@ def create_experiment(
     experiment_in: ExperimentCreate, session: SessionDep, response: Response
 ) -> ExperimentPublic:
     """Store an experiment and its runs, then queue the runs for training."""
-    check_runnable(experiment_in, get_settings())
+    if experiment_in.dataset.id is not None:
+        shape = uploaded_shape(session, experiment_in)
+    else:
+        shape = builtin_shape(experiment_in)
+    check_runnable(experiment_in, get_settings(), shape)
     experiment = service.create_experiment(session, experiment_in)
     session.commit()
 

@@ -9,8 +9,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -42,8 +44,42 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+DATASET_ONLY_FIELDS = ("label", "features", "one_hot", "impute")
+
+
 class DatasetSpec(Spec):
-    source: str = "uci:banknote"
+    """A built-in dataset by `source`, or an uploaded one by `id`."""
+
+    source: str | None = Field(
+        default=None,
+        description="A built-in dataset; uci:banknote when neither source nor id.",
+    )
+    id: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="An uploaded dataset: the SHA-256 that POST /v1/datasets gave.",
+    )
+    label: Text | None = Field(
+        default=None, min_length=1, description="Uploaded: the column to predict."
+    )
+    features: list[Text] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        description="Uploaded: the input columns; every other column when omitted.",
+    )
+    one_hot: list[Text] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Uploaded: feature columns to one-hot encode (text or codes).",
+    )
+    impute: Literal["refuse", "mean"] | None = Field(
+        default=None,
+        description=(
+            "Uploaded: refuse (default) missing feature values, or fill them with "
+            "the mean of the training rows."
+        ),
+    )
     standardize: Literal["train", "all", "none"] = Field(
         default="train",
         description=(
@@ -51,11 +87,53 @@ class DatasetSpec(Spec):
             "as the classic lesson did; none: raw features."
         ),
     )
+    stratify: bool = Field(
+        default=False,
+        description="Keep each class's share of rows in both splits (classification).",
+    )
 
     @field_validator("source")
     @classmethod
-    def _known_source(cls, value: str) -> str:
-        return _one_of("dataset source", value, catalog.DATASETS)
+    def _known_source(cls, value: str | None) -> str | None:
+        return (
+            None
+            if value is None
+            else _one_of("dataset source", value, catalog.DATASETS)
+        )
+
+    @model_validator(mode="after")
+    def _source_or_id(self) -> "DatasetSpec":
+        if self.id is not None:
+            if self.source is not None:
+                raise ValueError(
+                    "give either 'source' (a built-in dataset) or 'id' (an uploaded "
+                    f"one), not both. Received: source={self.source!r}, id={self.id!r}"
+                )
+            if self.label is None:
+                raise ValueError(
+                    "an uploaded dataset needs 'label', the column to predict"
+                )
+            self.one_hot = self.one_hot or []
+            self.impute = self.impute or "refuse"
+            return self
+        for name in DATASET_ONLY_FIELDS:
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"{name!r} applies to an uploaded dataset ('id'), not to a "
+                    f"built-in source. Received: {name}={getattr(self, name)!r}"
+                )
+        if self.source is None:
+            self.source = "uci:banknote"
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+    @property
+    def name(self) -> str:
+        return self.source or f"dataset {self.id}"
 
 
 class LayerSpec(Spec):
@@ -239,7 +317,11 @@ EXPERIMENT_EXAMPLE: Any = {
     },
     "spec": {
         **REFERENCE_EXAMPLE,
-        "dataset": {"source": "uci:banknote", "standardize": "train"},
+        "dataset": {
+            "source": "uci:banknote",
+            "standardize": "train",
+            "stratify": False,
+        },
         "initializers": [{"name": n, "label": n} for n in REFERENCE_INITIALIZERS],
     },
 }
