@@ -10,6 +10,7 @@ from service.health import router as health_router
 from service.history.endpoints import router as history_router
 from service.logs import configure_logging
 from service.runs.endpoints import router as runs_router
+from service.stats.endpoints import router as stats_router
 
 
 def create_app() -> FastAPI:
@@ -25,6 +26,7 @@ def create_app() -> FastAPI:
     app.include_router(experiments_router)
     app.include_router(runs_router)
     app.include_router(history_router)
+    app.include_router(stats_router)
     app.include_router(health_router)
     return app
 

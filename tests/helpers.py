@@ -12,8 +12,12 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from service.config import Settings
 from service.db.models import EpochRecord, Experiment, Run
 from service.db.session import session_scope
+from service.experiments.schemas import ExperimentCreate
+from service.experiments.service import create_experiment
+from worker import leases
 
 REFERENCE = {
     "name": "banknote initializers",
@@ -106,3 +110,50 @@ def experiment_done(
 
 def python() -> str:
     return sys.executable
+
+
+class Trainer:
+    """Writes epochs the way a worker does, for a fresh experiment."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        initializers: list[str],
+        epochs: int,
+        repeats: int = 1,
+    ) -> None:
+        self.settings = settings
+        self.epochs = epochs
+        spec = ExperimentCreate(
+            initializers=initializers, epochs=epochs, repeats=repeats
+        )
+        with session_scope() as session:
+            experiment = create_experiment(session, spec)
+            self.experiment_id = experiment.id
+            self.run_ids = list(
+                session.scalars(
+                    select(Run.id)
+                    .where(Run.experiment_id == experiment.id)
+                    .order_by(Run.position)
+                )
+            )
+        self.held: dict[str, leases.Lease] = {}
+
+    def claim(self, run_id: str, owner: str = "host/1") -> None:
+        with session_scope() as session:
+            lease = leases.claim(session, run_id, owner, self.settings)
+        assert lease is not None
+        self.held[run_id] = lease
+
+    def epoch(self, run_id: str, epoch: int, **metrics: float) -> None:
+        values = {"loss": 1.0 / (epoch + 1), "accuracy": 0.5 + epoch / 100, **metrics}
+        with session_scope() as session:
+            seq = leases.advance_history(session, self.experiment_id, 1)
+            assert leases.record_epoch(
+                session,
+                self.held[run_id],
+                epoch,
+                values,
+                last=epoch == self.epochs - 1,
+                seq=seq,
+            )

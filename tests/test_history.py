@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from service.config import Settings, get_settings
-from service.db.models import Run
-from service.db.session import session_scope
-from service.experiments.schemas import ExperimentCreate
-from service.experiments.service import create_experiment
-from worker import leases
+from tests.helpers import Trainer
 
 pytestmark = pytest.mark.integration
 
@@ -30,48 +25,6 @@ def client(database_url: str) -> Iterator[TestClient]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return get_settings().model_copy(update={"stale_after_seconds": 0.0})
-
-
-class Trainer:
-    """Writes epochs the way a worker does, for a fresh experiment."""
-
-    def __init__(
-        self, settings: Settings, initializers: list[str], epochs: int
-    ) -> None:
-        self.settings = settings
-        self.epochs = epochs
-        with session_scope() as session:
-            experiment = create_experiment(
-                session, ExperimentCreate(initializers=initializers, epochs=epochs)
-            )
-            self.experiment_id = experiment.id
-            self.run_ids = list(
-                session.scalars(
-                    select(Run.id)
-                    .where(Run.experiment_id == experiment.id)
-                    .order_by(Run.position)
-                )
-            )
-        self.held: dict[str, leases.Lease] = {}
-
-    def claim(self, run_id: str, owner: str = "host/1") -> None:
-        with session_scope() as session:
-            lease = leases.claim(session, run_id, owner, self.settings)
-        assert lease is not None
-        self.held[run_id] = lease
-
-    def epoch(self, run_id: str, epoch: int, **metrics: float) -> None:
-        values = {"loss": 1.0 / (epoch + 1), "accuracy": 0.5 + epoch / 100, **metrics}
-        with session_scope() as session:
-            seq = leases.advance_history(session, self.experiment_id, 1)
-            assert leases.record_epoch(
-                session,
-                self.held[run_id],
-                epoch,
-                values,
-                last=epoch == self.epochs - 1,
-                seq=seq,
-            )
 
 
 def history(client: TestClient, trainer: Trainer, **params: Any) -> dict[str, Any]:

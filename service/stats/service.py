@@ -1,0 +1,191 @@
+"""Aggregates and rankings of an experiment's runs."""
+
+import itertools
+import math
+from collections import defaultdict
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import EpochRecord, Run, RunStatus
+from service.errors import SpecError
+from service.experiments.service import get_experiment
+from service.stats import compute
+from service.stats.schemas import (
+    Aggregate,
+    EpochAggregate,
+    ExperimentSummary,
+    InitializerAggregate,
+    PairwiseComparison,
+    Ranked,
+    Stat,
+    TargetReached,
+)
+
+REGRESSION_LOSSES = {"mse", "mae"}
+LOWER_IS_BETTER = ("loss", "mse", "mae")
+
+# label -> run id -> epoch -> metrics
+Series = dict[str, dict[str, dict[int, dict[str, Any]]]]
+
+
+def load_series(
+    session: Session, experiment_id: str, *, finished_only: bool = False
+) -> tuple[dict[str, Any], Series]:
+    experiment = get_experiment(session, experiment_id)
+    labels = [variant["label"] for variant in experiment.spec["initializers"]]
+    series: Series = {label: {} for label in labels}
+    conditions: list[Any] = [Run.experiment_id == experiment_id]
+    if finished_only:
+        conditions.append(Run.status == RunStatus.SUCCEEDED)
+    rows = session.execute(
+        select(Run.id, Run.initializer, EpochRecord.epoch, EpochRecord.metrics)
+        .join(EpochRecord, EpochRecord.run_id == Run.id)
+        .where(*conditions)
+    )
+    for run_id, label, epoch, metrics in rows:
+        series.setdefault(label, {}).setdefault(run_id, {})[epoch] = metrics
+    return experiment.spec, series
+
+
+def _stat(values: list[float | None]) -> Stat:
+    return Stat(**asdict(compute.summarize(values)))
+
+
+def aggregate(session: Session, experiment_id: str) -> Aggregate:
+    _, series = load_series(session, experiment_id)
+    result = []
+    for label, runs in series.items():
+        by_epoch: dict[int, dict[str, list[float | None]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for epochs in runs.values():
+            for epoch, metrics in epochs.items():
+                for name, value in metrics.items():
+                    by_epoch[epoch][name].append(value)
+        result.append(
+            InitializerAggregate(
+                initializer=label,
+                runs=len(runs),
+                epochs=[
+                    EpochAggregate(
+                        epoch=epoch,
+                        metrics={name: _stat(v) for name, v in sorted(values.items())},
+                    )
+                    for epoch, values in sorted(by_epoch.items())
+                ],
+            )
+        )
+    return Aggregate(experiment_id=experiment_id, confidence=0.95, initializers=result)
+
+
+def default_metric(spec: dict[str, Any]) -> str:
+    if spec["loss"] in REGRESSION_LOSSES or "accuracy" not in spec["metrics"]:
+        return "val_loss"
+    return "val_accuracy"
+
+
+def higher_is_better(metric: str) -> bool:
+    return not metric.removeprefix("val_").endswith(LOWER_IS_BETTER)
+
+
+def _finals(runs: dict[str, dict[int, dict[str, Any]]], metric: str) -> list[float]:
+    finals = []
+    for epochs in runs.values():
+        value = epochs[max(epochs)].get(metric)
+        if value is not None and math.isfinite(value):
+            finals.append(float(value))
+    return finals
+
+
+def _first_epoch_at(
+    epochs: dict[int, dict[str, Any]], metric: str, target: float, higher: bool
+) -> int | None:
+    for epoch in sorted(epochs):
+        value = epochs[epoch].get(metric)
+        if value is not None and (value >= target if higher else value <= target):
+            return epoch
+    return None
+
+
+def summary(
+    session: Session,
+    experiment_id: str,
+    *,
+    metric: str | None,
+    target: float | None,
+    resamples: int,
+) -> ExperimentSummary:
+    """Which initializer is best on the final `metric`, and is that luck?"""
+    spec, series = load_series(session, experiment_id, finished_only=True)
+    metric = metric or default_metric(spec)
+    known = {
+        name
+        for runs in series.values()
+        for e in runs.values()
+        for m in e.values()
+        for name in m
+    }
+    if known and metric not in known:
+        raise SpecError("metric", metric, f"not recorded here; one of {sorted(known)}")
+    higher = higher_is_better(metric)
+
+    finals = {label: _finals(runs, metric) for label, runs in series.items()}
+    stats = {label: _stat(list(values)) for label, values in finals.items()}
+    shares = compute.first_place_shares(
+        finals, higher_is_better=higher, resamples=resamples
+    )
+    order = sorted(
+        finals,
+        key=lambda label: (
+            stats[label].mean is None,
+            -(stats[label].mean or 0) if higher else (stats[label].mean or 0),
+        ),
+    )
+    ranking = [
+        Ranked(
+            rank=index + 1,
+            initializer=label,
+            final=stats[label],
+            first_place_share=shares.get(label, 0.0),
+        )
+        for index, label in enumerate(order)
+    ]
+    comparisons = [
+        PairwiseComparison(a=a, b=b, **asdict(compute.compare(finals[a], finals[b])))
+        for a, b in itertools.combinations(order, 2)
+    ]
+    return ExperimentSummary(
+        experiment_id=experiment_id,
+        metric=metric,
+        higher_is_better=higher,
+        runs_counted=sum(len(runs) for runs in series.values()),
+        ranking=ranking,
+        comparisons=comparisons,
+        target=target,
+        time_to_target=[]
+        if target is None
+        else _time_to_target(series, metric, target, higher),
+    )
+
+
+def _time_to_target(
+    series: Series, metric: str, target: float, higher: bool
+) -> list[TargetReached]:
+    result = []
+    for label, runs in series.items():
+        firsts = [
+            _first_epoch_at(epochs, metric, target, higher) for epochs in runs.values()
+        ]
+        reached = [float(epoch) for epoch in firsts if epoch is not None]
+        result.append(
+            TargetReached(
+                initializer=label,
+                reached=len(reached),
+                repeats=len(runs),
+                epochs_to_target=_stat(list(reached)),
+            )
+        )
+    return result

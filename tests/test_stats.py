@@ -1,0 +1,161 @@
+"""Statistics across repeats: checked against numpy and scipy on known inputs,
+then through the API on epochs written as workers write them."""
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from scipy import stats
+
+from service.config import Settings, get_settings
+from service.stats.compute import compare, first_place_shares, summarize
+from tests.helpers import Trainer
+
+
+def test_summary_matches_numpy_and_scipy() -> None:
+    values = [0.8, 0.9, 0.85, 0.7, 0.95]
+
+    result = summarize([*values, None, math.nan])
+
+    low, high = stats.t.interval(
+        0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
+    )
+    assert result.count == 5
+    assert result.mean == pytest.approx(np.mean(values))
+    assert result.std == pytest.approx(np.std(values, ddof=1))
+    assert (result.min, result.max) == (0.7, 0.95)
+    assert result.ci_low == pytest.approx(low)
+    assert result.ci_high == pytest.approx(high)
+
+
+def test_summary_of_one_or_no_value() -> None:
+    assert summarize([0.5]).std is None
+    assert summarize([0.5]).mean == 0.5
+    assert summarize([None]).count == 0
+
+
+def test_comparison_is_welch_with_hedges_g() -> None:
+    a = [0.91, 0.88, 0.93, 0.90, 0.89, 0.92]
+    b = [0.70, 0.85, 0.60, 0.90, 0.75]
+
+    result = compare(a, b)
+
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    pooled = math.sqrt(
+        (5 * np.var(a, ddof=1) + 4 * np.var(b, ddof=1)) / (len(a) + len(b) - 2)
+    )
+    g = (np.mean(a) - np.mean(b)) / pooled * (1 - 3 / (4 * 11 - 9))
+    assert result.difference == pytest.approx(np.mean(a) - np.mean(b))
+    assert result.welch_t == pytest.approx(welch.statistic)
+    assert result.p_value == pytest.approx(welch.pvalue)
+    assert result.hedges_g == pytest.approx(g)
+
+
+def test_first_place_shares_add_up_and_favour_the_clear_winner() -> None:
+    finals = {"good": [0.95, 0.96, 0.94], "bad": [0.5, 0.6, 0.55], "none": []}
+
+    shares = first_place_shares(finals, higher_is_better=True, resamples=500)
+    lowest = first_place_shares(finals, higher_is_better=False, resamples=500)
+
+    assert shares == {"good": 1.0, "bad": 0.0, "none": 0.0}
+    assert lowest["bad"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str) -> Iterator[TestClient]:
+    from service.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def trained(database_url: str) -> Trainer:
+    """Two initializers x 3 repeats x 2 epochs with known val_accuracy."""
+    settings: Settings = get_settings().model_copy(update={"stale_after_seconds": 0.0})
+    trainer = Trainer(settings, ["zeros", "he_normal"], epochs=2, repeats=3)
+    finals = {0: 0.70, 1: 0.72, 2: 0.74, 3: 0.90, 4: 0.80, 5: 0.85}
+    for index, run in enumerate(trainer.run_ids):
+        trainer.claim(run)
+        trainer.epoch(run, 0, val_accuracy=0.5, val_loss=0.9)
+        trainer.epoch(run, 1, val_accuracy=finals[index], val_loss=1 - finals[index])
+    return trainer
+
+
+@pytest.mark.integration
+def test_aggregate_per_initializer_per_epoch(
+    client: TestClient, trained: Trainer
+) -> None:
+    body = client.get(f"/v1/experiments/{trained.experiment_id}/aggregate").json()
+
+    zeros, he = body["initializers"]
+    assert (zeros["initializer"], zeros["runs"]) == ("zeros", 3)
+    last = he["epochs"][1]["metrics"]["val_accuracy"]
+    assert last["count"] == 3
+    assert last["mean"] == pytest.approx(0.85)
+    assert last["std"] == pytest.approx(np.std([0.9, 0.8, 0.85], ddof=1))
+    assert (last["min"], last["max"]) == (0.8, 0.9)
+    assert he["epochs"][0]["metrics"]["val_accuracy"]["std"] == 0.0
+
+
+@pytest.mark.integration
+def test_summary_ranks_compares_and_times_the_target(
+    client: TestClient, trained: Trainer
+) -> None:
+    body: dict[str, Any] = client.get(
+        f"/v1/experiments/{trained.experiment_id}/summary", params={"target": 0.8}
+    ).json()
+
+    assert body["metric"] == "val_accuracy"
+    assert body["higher_is_better"] is True
+    assert body["runs_counted"] == 6
+    assert [r["initializer"] for r in body["ranking"]] == ["he_normal", "zeros"]
+    assert body["ranking"][0]["final"]["mean"] == pytest.approx(0.85)
+    assert body["ranking"][0]["first_place_share"] == 1.0
+    (pair,) = body["comparisons"]
+    welch = stats.ttest_ind([0.9, 0.8, 0.85], [0.7, 0.72, 0.74], equal_var=False)
+    assert (pair["a"], pair["b"]) == ("he_normal", "zeros")
+    assert pair["p_value"] == pytest.approx(welch.pvalue)
+    reached = {t["initializer"]: t for t in body["time_to_target"]}
+    assert (reached["he_normal"]["reached"], reached["zeros"]["reached"]) == (3, 0)
+    assert reached["he_normal"]["epochs_to_target"]["mean"] == 1.0
+
+
+@pytest.mark.integration
+def test_summary_on_a_loss_ranks_lowest_first(
+    client: TestClient, trained: Trainer
+) -> None:
+    body = client.get(
+        f"/v1/experiments/{trained.experiment_id}/summary",
+        params={"metric": "val_loss"},
+    ).json()
+
+    assert body["higher_is_better"] is False
+    assert body["ranking"][0]["initializer"] == "he_normal"
+
+
+@pytest.mark.integration
+def test_summary_of_an_unrecorded_metric_is_422(
+    client: TestClient, trained: Trainer
+) -> None:
+    response = client.get(
+        f"/v1/experiments/{trained.experiment_id}/summary", params={"metric": "auc"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0] == {
+        "field": "metric",
+        "value": "auc",
+        "message": response.json()["errors"][0]["message"],
+        "type": "spec_error",
+        "loc": ["body", "metric"],
+    }
+
+
+@pytest.mark.integration
+def test_statistics_of_an_unknown_experiment_are_404(client: TestClient) -> None:
+    for kind in ("aggregate", "summary"):
+        assert client.get(f"/v1/experiments/nope/{kind}").status_code == 404
