@@ -139,6 +139,23 @@ class Trainer:
             )
         self.held: dict[str, leases.Lease] = {}
 
+    @classmethod
+    def attach(cls, settings: Settings, experiment_id: str, epochs: int) -> "Trainer":
+        """A trainer for an experiment that already exists."""
+        trainer = cls.__new__(cls)
+        trainer.settings, trainer.epochs = settings, epochs
+        trainer.experiment_id = experiment_id
+        with session_scope() as session:
+            trainer.run_ids = list(
+                session.scalars(
+                    select(Run.id)
+                    .where(Run.experiment_id == experiment_id)
+                    .order_by(Run.position)
+                )
+            )
+        trainer.held = {}
+        return trainer
+
     def claim(self, run_id: str, owner: str = "host/1") -> None:
         with session_scope() as session:
             lease = leases.claim(session, run_id, owner, self.settings)

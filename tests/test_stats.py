@@ -159,3 +159,64 @@ def test_summary_of_an_unrecorded_metric_is_422(
 def test_statistics_of_an_unknown_experiment_are_404(client: TestClient) -> None:
     for kind in ("aggregate", "summary"):
         assert client.get(f"/v1/experiments/nope/{kind}").status_code == 404
+
+
+@pytest.mark.integration
+def test_rerun_is_linked_with_fresh_seeds_and_more_repeats(
+    client: TestClient, trained: Trainer
+) -> None:
+    parent = client.get(f"/v1/experiments/{trained.experiment_id}").json()
+
+    first = client.post(f"/v1/experiments/{trained.experiment_id}/rerun")
+    second = client.post(
+        f"/v1/experiments/{trained.experiment_id}/rerun", json={"repeats": 5}
+    )
+    chosen = client.post(
+        f"/v1/experiments/{trained.experiment_id}/rerun", json={"seed": 123}
+    )
+
+    assert first.status_code == second.status_code == 201
+    one, two = first.json(), second.json()
+    assert one["parent_id"] == two["parent_id"] == trained.experiment_id
+    assert first.headers["location"] == f"/v1/experiments/{one['id']}"
+    seeds = {parent["spec"]["seed"], one["spec"]["seed"], two["spec"]["seed"]}
+    assert len(seeds) == 3
+    assert chosen.json()["spec"]["seed"] == 123
+    assert {**one["spec"], "seed": 0} == {**parent["spec"], "seed": 0}
+    assert (one["runs_total"], two["runs_total"]) == (6, 10)
+
+
+@pytest.mark.integration
+def test_summary_with_reruns_pools_their_repeats(
+    client: TestClient, trained: Trainer
+) -> None:
+    rerun = client.post(f"/v1/experiments/{trained.experiment_id}/rerun").json()
+    child = Trainer.attach(trained.settings, rerun["id"], epochs=2)
+    for run in child.run_ids:
+        child.claim(run)
+        child.epoch(run, 0, val_accuracy=0.5)
+        child.epoch(run, 1, val_accuracy=0.6)
+
+    alone = client.get(f"/v1/experiments/{trained.experiment_id}/summary").json()
+    pooled = client.get(
+        f"/v1/experiments/{trained.experiment_id}/summary",
+        params={"with_reruns": True},
+    ).json()
+
+    assert alone["runs_counted"] == 6
+    assert pooled["runs_counted"] == 12
+    assert pooled["ranking"][0]["final"]["count"] == 6
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("body", "field"), [({"repeats": 0}, "repeats"), ({"seed": "x"}, "seed")]
+)
+def test_bad_reruns_are_422_and_unknown_ones_404(
+    client: TestClient, trained: Trainer, body: dict[str, Any], field: str
+) -> None:
+    bad = client.post(f"/v1/experiments/{trained.experiment_id}/rerun", json=body)
+
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == field
+    assert client.post("/v1/experiments/nope/rerun").status_code == 404

@@ -45,6 +45,10 @@ class Experiment(Base):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, index=True
     )
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    """The experiment this one reruns with fresh seeds, if any."""
     history_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """Sequence number of the last history change; history cursors count it."""
 

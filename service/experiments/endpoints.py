@@ -1,6 +1,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.orm import Session
 
 from service.config import get_settings
 from service.datasets.service import uploaded_shape
@@ -11,6 +12,7 @@ from service.experiments.schemas import (
     ExperimentCreate,
     ExperimentPublic,
     ExperimentsPublic,
+    RerunCreate,
 )
 from service.queue import publish_runs
 from service.runs.schemas import RunsPublic
@@ -32,12 +34,39 @@ def create_experiment(
     experiment_in: ExperimentCreate, session: SessionDep, response: Response
 ) -> ExperimentPublic:
     """Store an experiment and its runs, then queue the runs for training."""
+    return _launch(session, experiment_in, response, parent_id=None)
+
+
+@router.post(
+    "/{experiment_id}/rerun",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, 422: {"description": "A field has a bad value"}},
+)
+def rerun_experiment(
+    experiment_id: str,
+    session: SessionDep,
+    response: Response,
+    rerun_in: RerunCreate | None = None,
+) -> ExperimentPublic:
+    """Launch the same spec with fresh seeds (or more repeats) as a linked
+    experiment; its summary can pool every rerun's repeats."""
+    parent = service.get_experiment(session, experiment_id)
+    spec = service.rerun_spec(session, parent, rerun_in or RerunCreate())
+    return _launch(session, spec, response, parent_id=parent.id)
+
+
+def _launch(
+    session: Session,
+    experiment_in: ExperimentCreate,
+    response: Response,
+    parent_id: str | None,
+) -> ExperimentPublic:
     if experiment_in.dataset.id is not None:
         shape = uploaded_shape(session, experiment_in)
     else:
         shape = builtin_shape(experiment_in)
     check_runnable(experiment_in, get_settings(), shape)
-    experiment = service.create_experiment(session, experiment_in)
+    experiment = service.create_experiment(session, experiment_in, parent_id)
     session.commit()
 
     run_ids = service.queued_run_ids(session, experiment.id)

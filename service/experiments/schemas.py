@@ -327,8 +327,18 @@ EXPERIMENT_EXAMPLE: Any = {
 }
 
 
+class RerunCreate(Spec):
+    """A rerun: the same spec with fresh seeds, optionally more repeats."""
+
+    repeats: StrictInt | None = Field(default=None, ge=1, le=1000)
+    seed: StrictInt | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="default: a fresh one"
+    )
+
+
 class ExperimentPublic(BaseModel):
     id: str
+    parent_id: str | None = None
     name: str
     status: ExperimentStatus
     created_at: datetime

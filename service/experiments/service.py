@@ -15,15 +15,20 @@ from service.experiments.schemas import (
     ExperimentPublic,
     ExperimentStatus,
     Progress,
+    RerunCreate,
 )
 from service.seeding import derive_seed
 
 log = structlog.get_logger()
 
+RERUN_STREAM = 7
 
-def create_experiment(session: Session, experiment_in: ExperimentCreate) -> Experiment:
+
+def create_experiment(
+    session: Session, experiment_in: ExperimentCreate, parent_id: str | None = None
+) -> Experiment:
     spec = experiment_in.model_dump(mode="json")
-    experiment = Experiment(name=experiment_in.name, spec=spec)
+    experiment = Experiment(name=experiment_in.name, spec=spec, parent_id=parent_id)
     session.add(experiment)
     session.flush()
 
@@ -55,6 +60,44 @@ def queued_run_ids(session: Session, experiment_id: str) -> list[str]:
             .order_by(Run.position)
         )
     )
+
+
+def rerun_spec(
+    session: Session, parent: Experiment, rerun_in: RerunCreate
+) -> ExperimentCreate:
+    """The parent's spec with a fresh seed (the n-th rerun's own, unless one is
+    given) and, if asked, another number of repeats."""
+    reruns = session.scalar(
+        select(func.count())
+        .select_from(Experiment)
+        .where(Experiment.parent_id == parent.id)
+    )
+    spec = dict(parent.spec)
+    spec["seed"] = (
+        rerun_in.seed
+        if rerun_in.seed is not None
+        else derive_seed(int(spec["seed"]), (reruns or 0) + 1, RERUN_STREAM)
+    )
+    if rerun_in.repeats is not None:
+        spec["repeats"] = rerun_in.repeats
+    return ExperimentCreate.model_validate(spec)
+
+
+def lineage(session: Session, experiment_id: str) -> list[str]:
+    """The experiment and every rerun of it, and of those, oldest first."""
+    found = [experiment_id]
+    frontier = [experiment_id]
+    while frontier:
+        children = list(
+            session.scalars(
+                select(Experiment.id)
+                .where(Experiment.parent_id.in_(frontier))
+                .order_by(Experiment.created_at)
+            )
+        )
+        found += children
+        frontier = children
+    return found
 
 
 def get_experiment(session: Session, experiment_id: str) -> Experiment:
@@ -129,6 +172,7 @@ def to_public(experiment: Experiment, tally: RunTally) -> ExperimentPublic:
     epochs_per_run = int(experiment.spec["epochs"])
     return ExperimentPublic(
         id=experiment.id,
+        parent_id=experiment.parent_id,
         name=experiment.name,
         status=tally.status,
         created_at=experiment.created_at,

@@ -33,10 +33,18 @@ def read_summary(
         Query(allow_inf_nan=False, description="report epochs to reach this value"),
     ] = None,
     resamples: Annotated[int, Query(ge=100, le=10_000)] = 1000,
+    with_reruns: Annotated[
+        bool, Query(description="pool the repeats of every rerun of it")
+    ] = False,
 ) -> ExperimentSummary:
     """Initializers ranked by the final metric of their finished repeats, with
     confidence intervals, pairwise Welch tests and effect sizes, epochs to a
     target, and how often each comes first when repeats are resampled."""
     return service.summary(
-        session, experiment_id, metric=metric, target=target, resamples=resamples
+        session,
+        experiment_id,
+        metric=metric,
+        target=target,
+        resamples=resamples,
+        with_reruns=with_reruns,
     )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import EpochRecord, Run, RunStatus
 from service.errors import SpecError
-from service.experiments.service import get_experiment
+from service.experiments.service import get_experiment, lineage
 from service.stats import compute
 from service.stats.schemas import (
     Aggregate,
@@ -32,12 +32,17 @@ Series = dict[str, dict[str, dict[int, dict[str, Any]]]]
 
 
 def load_series(
-    session: Session, experiment_id: str, *, finished_only: bool = False
+    session: Session,
+    experiment_id: str,
+    *,
+    finished_only: bool = False,
+    with_reruns: bool = False,
 ) -> tuple[dict[str, Any], Series]:
     experiment = get_experiment(session, experiment_id)
     labels = [variant["label"] for variant in experiment.spec["initializers"]]
     series: Series = {label: {} for label in labels}
-    conditions: list[Any] = [Run.experiment_id == experiment_id]
+    ids = lineage(session, experiment_id) if with_reruns else [experiment_id]
+    conditions: list[Any] = [Run.experiment_id.in_(ids)]
     if finished_only:
         conditions.append(Run.status == RunStatus.SUCCEEDED)
     rows = session.execute(
@@ -117,9 +122,12 @@ def summary(
     metric: str | None,
     target: float | None,
     resamples: int,
+    with_reruns: bool = False,
 ) -> ExperimentSummary:
     """Which initializer is best on the final `metric`, and is that luck?"""
-    spec, series = load_series(session, experiment_id, finished_only=True)
+    spec, series = load_series(
+        session, experiment_id, finished_only=True, with_reruns=with_reruns
+    )
     metric = metric or default_metric(spec)
     known = {
         name
