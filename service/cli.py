@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from service.config import get_settings
 
@@ -60,6 +61,62 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
 
 
+def _history(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        return _history_json(args)
+    path = f"/v1/experiments/{args.experiment_id}/history.csv"
+    params = {"layout": "wide" if args.format == "csv-wide" else "long"}
+    return _download(args.url, path, params, args.output)
+
+
+def _history_json(args: argparse.Namespace) -> int:
+    import json
+
+    import httpx
+
+    from service.demo import fetch_history
+
+    with httpx.Client(base_url=args.url, timeout=120) as client:
+        try:
+            points = fetch_history(client, args.experiment_id)
+        except (httpx.TransportError, KeyError) as exc:
+            print(f"initlab: no history from {args.url}: {exc!r}", file=sys.stderr)
+            return 1
+    text = json.dumps({"experiment_id": args.experiment_id, "points": points})
+    if args.output is None:
+        print(text)
+    else:
+        args.output.write_text(text)
+        print(f"written to {args.output}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    image_format = "svg" if args.output.suffix == ".svg" else "png"
+    path = f"/v1/experiments/{args.experiment_id}/plot.{image_format}"
+    params = {"metric": args.metric} if args.metric else {}
+    return _download(args.url, path, params, args.output)
+
+
+def _download(url: str, path: str, params: dict[str, Any], output: Path | None) -> int:
+    import httpx
+
+    try:
+        response = httpx.get(url + path, params=params, timeout=120)
+    except httpx.TransportError as exc:
+        print(f"initlab: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"initlab: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    if output is None:
+        sys.stdout.write(response.text)
+    else:
+        output.write_bytes(response.content)
+        print(f"written to {output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="initlab", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -90,6 +147,22 @@ def parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="requeue or fail abandoned runs once")
     sweep.set_defaults(handler=_sweep)
+
+    history = commands.add_parser("history", help="an experiment's history")
+    history.add_argument("experiment_id")
+    history.add_argument(
+        "--format", choices=["json", "csv", "csv-wide"], default="json"
+    )
+    history.add_argument("--output", "-o", type=Path, help="a file (default: stdout)")
+    history.add_argument("--url", default="http://127.0.0.1:8000")
+    history.set_defaults(handler=_history)
+
+    plot = commands.add_parser("plot", help="an experiment's curves as PNG or SVG")
+    plot.add_argument("experiment_id")
+    plot.add_argument("--output", "-o", type=Path, default=Path("initlab-plot.png"))
+    plot.add_argument("--metric", action="append", help="a metric to draw (repeatable)")
+    plot.add_argument("--url", default="http://127.0.0.1:8000")
+    plot.set_defaults(handler=_plot)
 
     demo = commands.add_parser("demo", help="train the reference experiment and report")
     demo.add_argument("--url", help="use a running server instead of starting one")

@@ -148,6 +148,6 @@ def run_demo(
 
     data = curves(points)
     print_table(console, final_table(data), epochs)
-    written = plot(data, plot_path, f"{experiment['name']} ({repeats} repeats)")
-    console.print(f"status: {experiment['status']}; plot written to {written}")
+    plot(data, plot_path, f"{experiment['name']} ({repeats} repeats)")
+    console.print(f"status: {experiment['status']}; plot written to {plot_path}")
     return 0 if experiment["status"] == "succeeded" else 1

@@ -2,10 +2,10 @@
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -76,50 +76,59 @@ def _band(runs: list[list[float | None]]) -> tuple[list[float], list[float]]:
     return means, stds
 
 
-def plot(data: Curves, path: Path, title: str) -> Path:
-    """Loss and accuracy per epoch: per initializer a mean line with a ±1 std
-    band over repeats; validation dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(
+    data: Curves,
+    target: Path | IO[bytes],
+    title: str,
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    image_format: str = "png",
+) -> None:
+    """A panel per metric, by epoch: per initializer a mean line with a ±1 std
+    band over repeats; validation dashed. Uses no pyplot state, so a server
+    may draw from several threads."""
+    from matplotlib import rcParams
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for index, (initializer, series) in enumerate(sorted(data.items())):
+    figure = Figure(figsize=(6 * len(metrics), 4.8), layout="constrained")
+    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (initializer, series) in enumerate(data.items()):
         colour = colours[index % len(colours)]
-        for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
-            for name, style in ((metric, "-"), (f"val_{metric}", "--")):
-                if name not in series:
-                    continue
-                means, stds = _band(series[name])
-                epochs = list(range(len(means)))
-                axis.plot(
-                    epochs,
-                    means,
-                    style,
-                    color=colour,
-                    label=f"{initializer} ({'val' if style == '--' else 'train'})",
-                )
-                if style == "--":
-                    continue
-                axis.fill_between(
-                    epochs,
-                    [m - s for m, s in zip(means, stds, strict=True)],
-                    [m + s for m, s in zip(means, stds, strict=True)],
-                    color=colour,
-                    alpha=0.15,
-                    linewidth=0,
-                )
-    for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for axis, metric in zip(axes, metrics, strict=True):
+            _draw(axis, series, metric, initializer, colour)
+    for axis, metric in zip(axes, metrics, strict=True):
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="best")
     figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=120, format=image_format)
+
+
+def _draw(
+    axis: Any,
+    series: dict[str, list[list[float | None]]],
+    metric: str,
+    initializer: str,
+    colour: str,
+) -> None:
+    for name, style in ((metric, "-"), (f"val_{metric}", "--")):
+        if name not in series:
+            continue
+        means, stds = _band(series[name])
+        epochs = list(range(len(means)))
+        kind = "val" if style == "--" else "train"
+        axis.plot(epochs, means, style, color=colour, label=f"{initializer} ({kind})")
+        if style == "-":
+            axis.fill_between(
+                epochs,
+                [m - s for m, s in zip(means, stds, strict=True)],
+                [m + s for m, s in zip(means, stds, strict=True)],
+                color=colour,
+                alpha=0.15,
+                linewidth=0,
+            )

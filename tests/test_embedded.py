@@ -1,6 +1,7 @@
 """`initlab serve` on the embedded default: SQLite and a folder queue, no
 PostgreSQL or Redis, the same task code."""
 
+import json
 import os
 import signal
 import socket
@@ -101,6 +102,26 @@ def test_embedded_server_trains_the_reference_spec(
         "database": "ok",
         "broker": "ok",
     }
+
+    url = f"http://127.0.0.1:{server.port}"
+    wide, plot = tmp_path / "wide.csv", tmp_path / "curves.svg"
+    cli = [sys.executable, "-m", "service.cli"]
+    for command in (
+        ["history", done["id"], "--format", "csv-wide", "-o", str(wide)],
+        ["plot", done["id"], "-o", str(plot), "--url", url],
+    ):
+        if command[0] == "history":
+            command += ["--url", url]
+        subprocess.run([*cli, *command], check=True, capture_output=True)
+    as_json = subprocess.run(
+        [*cli, "history", done["id"], "--url", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert wide.read_text().splitlines()[0].startswith("initializer,zeros,zeros")
+    assert plot.read_bytes().startswith(b"<?xml")
+    assert len(json.loads(as_json.stdout)["points"]) == 10
 
 
 def test_queued_work_survives_a_restart(servers: list[Server], tmp_path: Path) -> None:

@@ -257,3 +257,91 @@ def test_events_stream_progress_points_and_the_end_and_resume(
 
 def test_events_for_an_unknown_experiment_are_404(client: TestClient) -> None:
     assert client.get("/v1/experiments/nope/events").status_code == 404
+
+
+@pytest.fixture
+def finished(settings: Settings) -> Trainer:
+    trainer = Trainer(settings, ["zeros", "he_normal"], epochs=3, repeats=2)
+    for index, run in enumerate(trainer.run_ids):
+        trainer.claim(run)
+        for epoch in range(3):
+            trainer.epoch(run, epoch, val_loss=index + epoch / 10)
+    return trainer
+
+
+def test_long_csv_reads_back_into_a_frame(
+    client: TestClient, finished: Trainer
+) -> None:
+    import io
+
+    import pandas as pd
+
+    response = client.get(f"/v1/experiments/{finished.experiment_id}/history.csv")
+    frame = pd.read_csv(io.StringIO(response.text))
+
+    assert response.headers["content-type"].startswith("text/csv")
+    assert frame.shape == (12, 7)
+    assert list(frame.columns) == [
+        "run_id",
+        "initializer",
+        "repeat",
+        "epoch",
+        "accuracy",
+        "loss",
+        "val_loss",
+    ]
+    assert sorted(frame["epoch"].unique()) == [0, 1, 2]
+
+
+def test_wide_csv_has_initializer_and_metric_levels(
+    client: TestClient, finished: Trainer
+) -> None:
+    import io
+
+    import pandas as pd
+
+    response = client.get(
+        f"/v1/experiments/{finished.experiment_id}/history.csv",
+        params={"layout": "wide"},
+    )
+    frame = pd.read_csv(io.StringIO(response.text), header=[0, 1], index_col=0)
+
+    assert frame.shape == (3, 6)
+    assert list(frame.index) == [0, 1, 2]
+    assert list(frame.columns.get_level_values(0).unique()) == ["zeros", "he_normal"]
+    # zeros' two repeats have val_loss 0 + e/10 and 1 + e/10: their mean.
+    assert frame[("zeros", "val_loss")].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert frame[("he_normal", "val_loss")].tolist() == pytest.approx([2.5, 2.6, 2.7])
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"), [("png", b"\x89PNG\r\n\x1a\n"), ("svg", b"<?xml")]
+)
+def test_plots_are_images(
+    client: TestClient, finished: Trainer, suffix: str, magic: bytes
+) -> None:
+    response = client.get(f"/v1/experiments/{finished.experiment_id}/plot.{suffix}")
+    other = client.get(
+        f"/v1/experiments/{finished.experiment_id}/plot.{suffix}",
+        params={"metric": "loss"},
+    )
+
+    assert response.status_code == other.status_code == 200
+    assert response.content.startswith(magic)
+    assert response.content != other.content
+
+
+def test_plotting_an_unrecorded_metric_is_422(
+    client: TestClient, finished: Trainer
+) -> None:
+    response = client.get(
+        f"/v1/experiments/{finished.experiment_id}/plot.png", params={"metric": "auc"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "metric"
+
+
+def test_exports_of_an_unknown_experiment_are_404(client: TestClient) -> None:
+    assert client.get("/v1/experiments/nope/history.csv").status_code == 404
+    assert client.get("/v1/experiments/nope/plot.png").status_code == 404
+    assert client.get("/v1/experiments/x/plot.gif").status_code == 422

@@ -1,17 +1,18 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from service.db.session import get_sessionmaker
 from service.deps import SessionDep
-from service.experiments.service import read_experiment
-from service.history import service
-from service.history.schemas import HistoryPage, HistoryQuery
+from service.errors import SpecError
+from service.experiments.service import get_experiment, read_experiment
+from service.history import exports, service
+from service.history.schemas import MAX_PAGE, HistoryPage, HistoryQuery
 from service.runs.service import get_run
 
 router = APIRouter(tags=["history"])
@@ -158,3 +159,86 @@ async def experiment_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _all_points(session: Any, experiment_id: str) -> tuple[Any, list[dict[str, Any]]]:
+    experiment = get_experiment(session, experiment_id)
+    query = HistoryQuery(limit=MAX_PAGE)
+    points: list[dict[str, Any]] = []
+    latest = service.head(session, experiment_id)
+    while True:
+        page = service.read_page(session, experiment_id, query, latest=latest)
+        points += [point.model_dump() for point in page.points]
+        if not page.has_more:
+            return experiment, points
+        query = HistoryQuery(since=page.cursor, limit=MAX_PAGE)
+
+
+@router.get(
+    "/v1/experiments/{experiment_id}/history.csv",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {
+                    "example": "run_id,initializer,repeat,epoch,accuracy,loss\n"
+                    "6f1c...,zeros,0,0,0.806,0.671\n"
+                }
+            }
+        },
+        404: {"description": "No experiment has this id"},
+    },
+)
+def history_csv(
+    experiment_id: str,
+    session: SessionDep,
+    layout: Annotated[Literal["long", "wide"], Query()] = "long",
+) -> PlainTextResponse:
+    """Every point as CSV: `long`, a row per run and epoch; `wide`, a row per
+    epoch and a column per (initializer, metric) with the mean over repeats."""
+    experiment, points = _all_points(session, experiment_id)
+    if layout == "wide":
+        labels = [variant["label"] for variant in experiment.spec["initializers"]]
+        body = exports.wide_csv(points, labels)
+    else:
+        body = exports.long_csv(points)
+    filename = f"{experiment_id}-{layout}.csv"
+    return PlainTextResponse(
+        body,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/v1/experiments/{experiment_id}/plot.{image_format}",
+    responses={
+        200: {
+            "content": {"image/png": {"example": "(PNG bytes)"}, "image/svg+xml": {}},
+            "description": "The curves per initializer",
+        },
+        404: {"description": "No experiment has this id"},
+    },
+)
+def history_plot(
+    experiment_id: str,
+    image_format: Literal["png", "svg"],
+    session: SessionDep,
+    metric: Annotated[
+        list[str] | None,
+        Query(description="metrics to draw, one panel each (val_ is added)"),
+    ] = None,
+) -> Response:
+    """Loss and accuracy per epoch (or `metric=`), one colour per
+    initializer, a mean line with a std band over repeats, validation dashed."""
+    experiment, points = _all_points(session, experiment_id)
+    known = {name for point in points for name in point["metrics"]}
+    chosen = metric or [m for m in exports.PLOT_METRICS if m in known or not known]
+    unknown = [name for name in chosen if known and name not in known]
+    if unknown or len(chosen) > 6:
+        raise SpecError(
+            "metric", metric, f"draw up to 6 of the recorded metrics {sorted(known)}"
+        )
+    image = exports.plot_bytes(points, experiment.name, chosen, image_format)
+    media = "image/png" if image_format == "png" else "image/svg+xml"
+    return Response(image, media_type=media)
