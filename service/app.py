@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from service.errors import install_error_handlers
 from service.experiments.endpoints import router as experiments_router
 from service.health import router as health_router
+from service.initializer_endpoints import router as initializers_router
 from service.logs import configure_logging
 from service.runs.endpoints import router as runs_router
 
@@ -19,6 +20,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(experiments_router)
     app.include_router(runs_router)
+    app.include_router(initializers_router)
     app.include_router(health_router)
     return app
 

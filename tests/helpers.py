@@ -18,9 +18,19 @@ from service.db.session import session_scope
 REFERENCE = {
     "name": "banknote initializers",
     "dataset": {"source": "uci:banknote", "standardize": "train"},
-    "model": {"layers": [{"units": 1, "activation": "sigmoid"}]},
+    "model": {
+        "layers": [
+            {
+                "units": 1,
+                "activation": "sigmoid",
+                "kernel_initializer": None,
+                "bias_initializer": None,
+                "use_bias": True,
+            }
+        ]
+    },
     "initializers": [
-        {"name": name, "label": name}
+        {"name": name, "config": {}, "label": name}
         for name in ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
     ],
     "repeats": 1,

@@ -131,6 +131,92 @@ def test_runs_get_labels_repeats_and_derived_seeds(client: TestClient) -> None:
         assert all(run.enqueued_at is not None for run in stored)
 
 
+def test_initializers_with_parameters_are_stored_with_readable_labels(
+    client: TestClient,
+) -> None:
+    spec = {
+        "initializers": [
+            {"name": "random_normal", "config": {"stddev": 0.5}},
+            {"name": "normal", "config": {"stddev": 0.05, "mean": 1}},
+            {"name": "variance_scaling", "config": {"mode": "fan_avg"}, "label": "VS"},
+            "he_normal",
+        ],
+        "model": {
+            "layers": [
+                {"units": 8, "activation": "relu", "bias_initializer": "ones"},
+                {
+                    **SIGMOID,
+                    "kernel_initializer": "glorot_uniform",
+                    "use_bias": False,
+                },
+            ]
+        },
+    }
+
+    created = client.post("/v1/experiments", json=spec)
+
+    assert created.status_code == 201, created.text
+    stored = created.json()["spec"]
+    assert stored["initializers"] == [
+        {
+            "name": "random_normal",
+            "config": {"stddev": 0.5},
+            "label": "random_normal(stddev=0.5)",
+        },
+        {
+            "name": "normal",
+            "config": {"stddev": 0.05, "mean": 1.0},
+            "label": "normal(mean=1.0)",
+        },
+        {"name": "variance_scaling", "config": {"mode": "fan_avg"}, "label": "VS"},
+        {"name": "he_normal", "config": {}, "label": "he_normal"},
+    ]
+    hidden, output = stored["model"]["layers"]
+    assert hidden["bias_initializer"]["name"] == "ones"
+    assert output["kernel_initializer"]["name"] == "glorot_uniform"
+    assert output["use_bias"] is False
+    runs = client.get(f"/v1/experiments/{created.json()['id']}/runs").json()
+    assert [run["initializer"] for run in runs["data"]] == [
+        "random_normal(stddev=0.5)",
+        "normal(mean=1.0)",
+        "VS",
+        "he_normal",
+    ]
+
+
+def test_an_unused_bias_initializer_may_be_any(client: TestClient) -> None:
+    layer = {**SIGMOID, "use_bias": False, "bias_initializer": "identity"}
+
+    response = client.post("/v1/experiments", json={"model": {"layers": [layer]}})
+
+    assert response.status_code == 201
+
+
+def test_initializers_are_listed_with_parameters_and_aliases(
+    client: TestClient,
+) -> None:
+    body = client.get("/v1/initializers").json()
+
+    by_name = {entry["name"]: entry for entry in body["data"]}
+    assert body["count"] == len(body["data"]) == 15
+    assert body["keras_version"]
+    assert by_name["random_normal"] == {
+        "name": "random_normal",
+        "class": "RandomNormal",
+        "aliases": ["normal"],
+        "parameters": [
+            {"name": "mean", "type": "float", "default": 0.0},
+            {"name": "stddev", "type": "float", "default": 0.05},
+        ],
+    }
+    assert by_name["variance_scaling"]["parameters"] == [
+        {"name": "scale", "type": "float", "default": 1.0},
+        {"name": "mode", "type": "string", "default": "fan_in"},
+        {"name": "distribution", "type": "string", "default": "truncated_normal"},
+    ]
+    assert by_name["zeros"]["parameters"] == []
+
+
 def test_same_seed_gives_same_run_seeds_other_seed_other_seeds(
     client: TestClient,
 ) -> None:
@@ -205,6 +291,7 @@ def test_cancel_marks_unfinished_runs(client: TestClient) -> None:
     assert cancelled["progress"]["runs_done"] == 5
 
 
+SIGMOID = {"units": 1, "activation": "sigmoid"}
 INITS_30 = [{"name": "normal", "label": f"normal {i}"} for i in range(30)]
 
 BAD_SPECS = [
@@ -270,6 +357,83 @@ BAD_SPECS = [
     ({"test_size": 0.9999}, "test_size", 0.9999),
     ({"repeats": 1000, "epochs": 10000}, "epochs", 10000),
     ({"repeats": 1000, "initializers": INITS_30}, "repeats", 1000),
+    *[
+        ({"initializers": [{"name": name, "config": config}]}, field, value)
+        for name, config, field, value in [
+            ("random_normal", {"stddev": -1}, "stddev", -1),
+            ("random_normal", {"stddev": 0}, "stddev", 0),
+            ("truncated_normal", {"stddev": 0.0}, "stddev", 0.0),
+            ("random_normal", {"stddev": "0.5"}, "stddev", "0.5"),
+            ("random_normal", {"mean": True}, "mean", True),
+            ("random_normal", {"sigma": 1.0}, "sigma", 1.0),
+            ("he_normal", {"seed": 3}, "seed", 3),
+            ("zeros", {"value": 1.0}, "value", 1.0),
+            ("random_uniform", {"minval": 1.0, "maxval": 1.0}, "maxval", 1.0),
+            ("uniform", {"minval": 0.1}, "minval", 0.1),
+            ("variance_scaling", {"mode": "fan_sum"}, "mode", "fan_sum"),
+            ("variance_scaling", {"mode": 1}, "mode", 1),
+            ("variance_scaling", {"distribution": "normal"}, "distribution", "normal"),
+            ("variance_scaling", {"scale": 0}, "scale", 0),
+            ("variance_scaling", {"scale": -2.0}, "scale", -2.0),
+            ("orthogonal", {"gain": 0}, "gain", 0),
+            ("identity", {"gain": -1.0}, "gain", -1.0),
+            ("constant", {"value": "1"}, "value", "1"),
+            ("constant", {"value": None}, "value", None),
+        ]
+        for field in [f"initializers.0.config.{field}"]
+    ],
+    (
+        {"initializers": [{"name": "he_normal", "config": [1]}]},
+        "initializers.0.config",
+        [1],
+    ),
+    (
+        {"initializers": [{"name": "normal", "config": {"stddev": 0.5}}] * 2},
+        "initializers",
+        None,
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "kernel_initializer": "bogus"}]}},
+        "model.layers.0.kernel_initializer.name",
+        "bogus",
+    ),
+    (
+        {
+            "model": {
+                "layers": [
+                    {
+                        **SIGMOID,
+                        "kernel_initializer": {
+                            "name": "random_normal",
+                            "config": {"stddev": 0},
+                        },
+                    }
+                ]
+            }
+        },
+        "model.layers.0.kernel_initializer.config.stddev",
+        0,
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "bias_initializer": "orthogonal"}]}},
+        "model.layers.0.bias_initializer.name",
+        "orthogonal",
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "bias_initializer": "identity"}]}},
+        "model.layers.0.bias_initializer.name",
+        "identity",
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "use_bias": "no"}]}},
+        "model.layers.0.use_bias",
+        "no",
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "use_bias": False}]}, "engine": "packed"},
+        "engine",
+        "packed",
+    ),
     (
         {
             "model": {
@@ -318,6 +482,21 @@ def test_non_finite_values_are_refused_and_echoed_safely(
     assert response.status_code == 422
     by_field = {e["field"]: e["value"] for e in response.json()["errors"]}
     assert by_field == {"test_size": "nan", "epochs": "inf"}
+    assert counts() == stored
+
+
+def test_non_finite_initializer_parameters_are_refused(client: TestClient) -> None:
+    stored = counts()
+
+    response = client.post(
+        "/v1/experiments",
+        content=b'{"initializers": [{"name": "constant", "config": {"value": NaN}}]}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert (error["field"], error["value"]) == ("initializers.0.config.value", "nan")
     assert counts() == stored
 
 
@@ -425,6 +604,7 @@ def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) ->
         "/v1/experiments/{experiment_id}/history",
         "/v1/runs/{run_id}",
         "/v1/runs/{run_id}/history",
+        "/v1/initializers",
         "/healthz",
         "/readyz",
     } <= paths

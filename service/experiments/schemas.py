@@ -14,11 +14,12 @@ from pydantic import (
     model_validator,
 )
 
-from service import catalog
+from service import catalog, initializers
 from service.db.models import RunStatus
 
 StrictInt = Annotated[int, Field(strict=True)]
 StrictFloat = Annotated[float, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
 
 
 def _storable(value: str) -> str:
@@ -58,9 +59,54 @@ class DatasetSpec(Spec):
         return _one_of("dataset source", value, catalog.DATASETS)
 
 
+def _name_to_object(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class InitializerSpec(Spec):
+    name: str
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constructor arguments, as GET /v1/initializers lists them.",
+    )
+    label: Text | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _known_initializer(cls, value: str) -> str:
+        return _one_of("initializer", value, catalog.INITIALIZERS)
+
+    @field_validator("config")
+    @classmethod
+    def _known_parameters(
+        cls, value: dict[str, Any], info: ValidationInfo
+    ) -> dict[str, Any]:
+        name = info.data.get("name")
+        if name is None:
+            return value
+        return initializers.check_config(name, value)
+
+    @model_validator(mode="after")
+    def _default_label(self) -> "InitializerSpec":
+        if self.label is None:
+            self.label = initializers.label(self.name, self.config)
+        return self
+
+
+InitializerIn = Annotated[InitializerSpec, BeforeValidator(_name_to_object)]
+
+
 class LayerSpec(Spec):
     units: StrictInt = Field(ge=1, le=4096)
     activation: str = "linear"
+    kernel_initializer: InitializerIn | None = Field(
+        default=None,
+        description="Overrides the experiment's initializer variant for this layer.",
+    )
+    bias_initializer: InitializerIn | None = Field(
+        default=None, description="zeros when omitted."
+    )
+    use_bias: StrictBool = True
 
     @field_validator("activation")
     @classmethod
@@ -75,28 +121,6 @@ class ModelSpec(Spec):
         max_length=16,
     )
 
-
-def _name_to_object(value: Any) -> Any:
-    return {"name": value} if isinstance(value, str) else value
-
-
-class InitializerSpec(Spec):
-    name: str
-    label: Text | None = Field(default=None, min_length=1, max_length=100)
-
-    @field_validator("name")
-    @classmethod
-    def _known_initializer(cls, value: str) -> str:
-        return _one_of("initializer", value, catalog.INITIALIZERS)
-
-    @model_validator(mode="after")
-    def _default_label(self) -> "InitializerSpec":
-        if self.label is None:
-            self.label = self.name
-        return self
-
-
-InitializerIn = Annotated[InitializerSpec, BeforeValidator(_name_to_object)]
 
 REFERENCE_INITIALIZERS = ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
 
@@ -172,20 +196,6 @@ class ExperimentCreate(Spec):
             raise ValueError(f"a metric is named twice. Received: {value!r}")
         return value
 
-    @field_validator("engine")
-    @classmethod
-    def _engine_applies(cls, value: str, info: ValidationInfo) -> str:
-        optimizer = info.data.get("optimizer")
-        if optimizer is None:
-            return value
-        if value == "packed" and optimizer not in catalog.PACKED_OPTIMIZERS:
-            raise ValueError(
-                "the packed engine trains with "
-                f"{', '.join(catalog.PACKED_OPTIMIZERS)}; use engine 'keras' or "
-                f"'auto' for {optimizer!r}. Received: {value!r}"
-            )
-        return value
-
     @field_validator("initializers")
     @classmethod
     def _unique_labels(cls, value: list[InitializerSpec]) -> list[InitializerSpec]:
@@ -240,7 +250,20 @@ EXPERIMENT_EXAMPLE: Any = {
     "spec": {
         **REFERENCE_EXAMPLE,
         "dataset": {"source": "uci:banknote", "standardize": "train"},
-        "initializers": [{"name": n, "label": n} for n in REFERENCE_INITIALIZERS],
+        "model": {
+            "layers": [
+                {
+                    "units": 1,
+                    "activation": "sigmoid",
+                    "kernel_initializer": None,
+                    "bias_initializer": None,
+                    "use_bias": True,
+                }
+            ]
+        },
+        "initializers": [
+            {"name": n, "config": {}, "label": n} for n in REFERENCE_INITIALIZERS
+        ],
     },
 }
 

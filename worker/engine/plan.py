@@ -21,11 +21,19 @@ class InitializerRef:
     name: str
     config: dict[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.config.items()))))
+
 
 @dataclass(frozen=True)
 class LayerPlan:
+    """A Dense layer; its own initializers override the run's variant."""
+
     units: int
     activation: str
+    use_bias: bool = True
+    kernel_initializer: InitializerRef | None = None
+    bias_initializer: InitializerRef | None = None
 
 
 @dataclass(frozen=True)
