@@ -2,12 +2,11 @@
 manifest that `python -m worker.manifest` writes), and their checks."""
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from service.params import Problem, normalized, type_problem, validation_error
 
 MANIFEST_PATH = Path(__file__).with_name("initializers.json")
 MANIFEST: dict[str, Any] = json.loads(MANIFEST_PATH.read_text())
@@ -56,18 +55,6 @@ def canonical(name: str) -> str:
     return str(ALIASES.get(name, name))
 
 
-def _type_problem(param: Parameter, value: Any) -> str | None:
-    if param.type == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "must be a number"
-        if not math.isfinite(value):
-            return "must be a finite number"
-        return None
-    if param.type == "bool":
-        return None if isinstance(value, bool) else "must be true or false"
-    return None if isinstance(value, str) else "must be a string"
-
-
 def _value_problem(name: str, param: Parameter, value: Any) -> str | None:
     choices = CHOICES.get((name, param.name))
     if choices is not None and value not in choices:
@@ -94,20 +81,20 @@ def check_config(name: str, config: dict[str, Any]) -> dict[str, Any]:
     """The config with numbers as floats; a ValidationError locating each bad key."""
     name = canonical(name)
     params = PARAMETERS[name]
-    problems: list[tuple[str, Any, str]] = []
+    problems: list[Problem] = []
     checked: dict[str, Any] = {}
     for key, value in config.items():
         problem = _key_problem(name, params, key, value)
         if problem is not None:
             problems.append((key, value, problem))
             continue
-        checked[key] = float(value) if params[key].type == "float" else value
+        checked[key] = normalized(params[key].type, value)
     if not problems:
         ranged = _range_problem(name, checked)
         if ranged is not None:
             problems.append((ranged[0], checked[ranged[0]], ranged[1]))
     if problems:
-        raise _validation_error(name, problems)
+        raise validation_error(name, problems)
     return checked
 
 
@@ -117,24 +104,9 @@ def _key_problem(
     if key not in params:
         expected = ", ".join(params) or "none: it takes no parameters"
         return f"unknown parameter of {name}; expected {expected}"
-    return _type_problem(params[key], value) or _value_problem(name, params[key], value)
-
-
-def _validation_error(
-    name: str, problems: list[tuple[str, Any, str]]
-) -> ValidationError:
-    details: list[InitErrorDetails] = [
-        {
-            "type": PydanticCustomError(
-                "value_error", "{message}. Received: {received}"
-            ),
-            "loc": (key,),
-            "input": value,
-            "ctx": {"message": message, "received": repr(value)},
-        }
-        for key, value, message in problems
-    ]
-    return ValidationError.from_exception_data(name, details)
+    return type_problem(params[key].type, value) or _value_problem(
+        name, params[key], value
+    )
 
 
 def label(name: str, config: dict[str, Any]) -> str:
