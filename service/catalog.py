@@ -77,7 +77,7 @@ def packed_blocker(spec: dict[str, Any]) -> str | None:
     """Why the packed engine cannot train a spec (as stored), or None when it
     can: the same decision as worker.engine.packed.supports."""
     optimizer = spec["optimizer"]
-    name = optimizer if isinstance(optimizer, str) else optimizer["name"]
+    name = optimizer if isinstance(optimizer, str) else str(optimizer["name"])
     if name not in PACKED_OPTIMIZERS:
         return f"it trains with {', '.join(PACKED_OPTIMIZERS)}, not {name!r}"
     others = [metric for metric in spec["metrics"] if metric not in PACKED_METRICS]

@@ -184,6 +184,21 @@ def test_initializers_with_parameters_are_stored_with_readable_labels(
     ]
 
 
+def test_optimizers_with_parameters_are_stored_and_packed_when_they_can_be(
+    client: TestClient, redis_client: Any
+) -> None:
+    redis_client.delete(get_settings().queue_name("cpu"))
+    adam = {"name": "adam", "learning_rate": 1, "amsgrad": True, "clipnorm": 0.5}
+    adamw = {"name": "adamw", "weight_decay": 0.01}
+
+    packed = client.post("/v1/experiments", json={"optimizer": adam}).json()
+    keras = client.post("/v1/experiments", json={"optimizer": adamw}).json()
+
+    assert packed["spec"]["optimizer"] == {**adam, "learning_rate": 1.0}
+    assert keras["spec"]["optimizer"] == adamw
+    assert [len(pack) for pack in messages(redis_client)[::-1]] == [5, 1, 1, 1, 1, 1]
+
+
 def test_an_unused_bias_initializer_may_be_any(client: TestClient) -> None:
     layer = {**SIGMOID, "use_bias": False, "bias_initializer": "identity"}
 
@@ -382,6 +397,41 @@ BAD_SPECS = [
         ]
         for field in [f"initializers.0.config.{field}"]
     ],
+    *[
+        ({"optimizer": optimizer}, f"optimizer.{field}", value)
+        for optimizer, field, value in [
+            ({"name": "adam", "learning_rate": 0}, "learning_rate", 0),
+            ({"name": "adam", "learning_rate": -0.1}, "learning_rate", -0.1),
+            ({"name": "adam", "learning_rate": "0.01"}, "learning_rate", "0.01"),
+            ({"name": "rmsprop", "learning_rate": True}, "learning_rate", True),
+            ({"name": "sgd", "momentum": 1.0}, "momentum", 1.0),
+            ({"name": "sgd", "momentum": -0.1}, "momentum", -0.1),
+            ({"name": "rmsprop", "momentum": 1}, "momentum", 1),
+            ({"name": "sgd", "nesterov": 1}, "nesterov", 1),
+            ({"name": "rmsprop", "rho": 1.0}, "rho", 1.0),
+            ({"name": "rmsprop", "centered": "yes"}, "centered", "yes"),
+            ({"name": "adam", "beta_1": 1.0}, "beta_1", 1.0),
+            ({"name": "adamax", "beta_2": 0}, "beta_2", 0),
+            ({"name": "nadam", "epsilon": 0}, "epsilon", 0),
+            ({"name": "adam", "amsgrad": 0}, "amsgrad", 0),
+            ({"name": "adamw", "weight_decay": -0.01}, "weight_decay", -0.01),
+            ({"name": "adam", "weight_decay": 0.01}, "weight_decay", 0.01),
+            ({"name": "sgd", "beta_1": 0.9}, "beta_1", 0.9),
+            (
+                {"name": "adagrad", "initial_accumulator_value": -1},
+                "initial_accumulator_value",
+                -1,
+            ),
+            ({"name": "adadelta", "rho": 0}, "rho", 0),
+            ({"name": "adam", "clipnorm": 0}, "clipnorm", 0),
+            ({"name": "adam", "clipnorm": 1, "clipvalue": 1}, "clipvalue", 1.0),
+            ({"name": "bogus"}, "name", "bogus"),
+            ({"learning_rate": 0.1}, "name", None),
+        ]
+    ],
+    ({"optimizer": 3}, "optimizer", 3),
+    ({"optimizer": ["adam"]}, "optimizer", ["adam"]),
+    ({"engine": "packed", "optimizer": {"name": "adamw"}}, "engine", "packed"),
     (
         {"initializers": [{"name": "he_normal", "config": [1]}]},
         "initializers.0.config",

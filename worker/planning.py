@@ -22,10 +22,14 @@ def layer_plan(layer: dict[str, Any]) -> LayerPlan:
     )
 
 
+def optimizer_plan(spec: str | dict[str, Any]) -> str | dict[str, Any]:
+    return spec if isinstance(spec, str) else dict(spec)
+
+
 def training_plan(spec: dict[str, Any]) -> TrainingPlan:
     return TrainingPlan(
         layers=tuple(layer_plan(layer) for layer in spec["model"]["layers"]),
-        optimizer=str(spec["optimizer"]),
+        optimizer=optimizer_plan(spec["optimizer"]),
         loss=str(spec["loss"]),
         metrics=tuple(spec["metrics"]),
         batch_size=int(spec["batch_size"]),

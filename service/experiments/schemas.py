@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from service import catalog, initializers
+from service import catalog, initializers, optimizers
 from service.db.models import RunStatus
 
 StrictInt = Annotated[int, Field(strict=True)]
@@ -157,7 +157,15 @@ class ExperimentCreate(Spec):
         max_length=64,
     )
     repeats: StrictInt = Field(default=1, ge=1, le=1000)
-    optimizer: str = "rmsprop"
+    optimizer: Annotated[
+        str | dict[str, Any], BeforeValidator(optimizers.check_optimizer)
+    ] = Field(
+        default="rmsprop",
+        description=(
+            'A name, or {"name": ..., <parameters>} such as '
+            '{"name": "adam", "learning_rate": 0.01}.'
+        ),
+    )
     loss: str = "binary_crossentropy"
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], max_length=8)
     batch_size: StrictInt = Field(default=16, ge=1, le=65536)
@@ -176,11 +184,6 @@ class ExperimentCreate(Spec):
         default="auto",
         description="gpu: only GPU workers take the runs; cpu: only CPU; auto: any.",
     )
-
-    @field_validator("optimizer")
-    @classmethod
-    def _known_optimizer(cls, value: str) -> str:
-        return _one_of("optimizer", value, catalog.OPTIMIZERS)
 
     @field_validator("loss")
     @classmethod

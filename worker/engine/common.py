@@ -1,6 +1,7 @@
 """Keras building blocks that every engine shares, so that runs start alike."""
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -46,6 +47,14 @@ def layer_initializers(
     return kernel, bias
 
 
+def keras_optimizer(spec: str | Mapping[str, Any]) -> Any:
+    """A Keras optimizer from a name, Keras' own config, or {"name": ..., **params}."""
+    if isinstance(spec, Mapping) and "name" in spec and "class_name" not in spec:
+        params = {key: value for key, value in spec.items() if key != "name"}
+        return type(keras.optimizers.get(spec["name"]))(**params)
+    return keras.optimizers.get(spec if isinstance(spec, str) else dict(spec))
+
+
 def build_model(plan: TrainingPlan, run: RunPlan, n_features: int) -> Any:
     """The run's Keras model, compiled, with its own initial weights."""
     keras.utils.set_random_seed(run.seed)
@@ -63,7 +72,7 @@ def build_model(plan: TrainingPlan, run: RunPlan, n_features: int) -> Any:
         )
     model = keras.Sequential(layers)
     model.compile(
-        optimizer=keras.optimizers.get(plan.optimizer),
+        optimizer=keras_optimizer(plan.optimizer),
         loss=plan.loss,
         metrics=list(plan.metrics),
     )

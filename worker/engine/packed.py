@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
 
-from worker.engine.common import layer_initializers
+from worker.engine.common import keras_optimizer, layer_initializers
 from worker.engine.plan import (
     EpochSink,
     LayerPlan,
@@ -219,14 +219,6 @@ def _accuracy_kind(plan: TrainingPlan, data: SplitData) -> str | None:
     if data.y_train.ndim < 2 or y_last == 1:
         return "sparse"
     return "categorical"
-
-
-def keras_optimizer(spec: str | Mapping[str, Any]) -> Any:
-    """A Keras optimizer from a name, Keras' own config, or {"name": ..., **params}."""
-    if isinstance(spec, Mapping) and "name" in spec and "class_name" not in spec:
-        params = {key: value for key, value in spec.items() if key != "name"}
-        return type(keras.optimizers.get(spec["name"]))(**params)
-    return keras.optimizers.get(spec if isinstance(spec, str) else dict(spec))
 
 
 def optimizer_config(spec: str | Mapping[str, Any]) -> OptimizerConfig:

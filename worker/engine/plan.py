@@ -1,6 +1,6 @@
 """What an engine needs to train runs, as plain data (no TensorFlow here)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ class TrainingPlan:
     """Everything that the runs of one experiment share."""
 
     layers: tuple[LayerPlan, ...]
-    optimizer: str
+    optimizer: str | Mapping[str, Any]
     loss: str
     metrics: tuple[str, ...]
     batch_size: int
