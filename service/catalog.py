@@ -69,7 +69,13 @@ LOSSES = (
 # What the packed engine reproduces exactly; other optimizers run on Keras' fit.
 PACKED_OPTIMIZERS = ("sgd", "rmsprop", "adam")
 
-METRICS = ("accuracy",)
+METRICS = ("accuracy", "auc", "mse", "mae")
+# The losses each metric makes sense with; accuracy goes with every loss.
+METRIC_LOSSES = {
+    "auc": ("binary_crossentropy",),
+    "mse": ("mse", "mae"),
+    "mae": ("mse", "mae"),
+}
 PACKED_METRICS = ("accuracy",)
 
 

@@ -199,6 +199,29 @@ def test_optimizers_with_parameters_are_stored_and_packed_when_they_can_be(
     assert [len(pack) for pack in messages(redis_client)[::-1]] == [5, 1, 1, 1, 1, 1]
 
 
+@pytest.mark.parametrize(
+    ("spec", "packed"),
+    [
+        ({"metrics": ["accuracy", "auc"]}, False),
+        ({"metrics": ["mse", "mae"], "loss": "mse"}, False),
+        ({"metrics": ["mae"], "loss": "mae"}, False),
+        ({"metrics": []}, True),
+    ],
+)
+def test_metrics_go_with_their_loss_and_choose_the_engine(
+    client: TestClient, redis_client: Any, spec: dict[str, Any], packed: bool
+) -> None:
+    redis_client.delete(get_settings().queue_name("cpu"))
+    if spec.get("loss") in {"mse", "mae"}:
+        spec = {**spec, "model": {"layers": [{"units": 1}]}}
+
+    created = client.post("/v1/experiments", json=spec)
+
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["metrics"] == spec["metrics"]
+    assert len(messages(redis_client)) == (1 if packed else 5)
+
+
 def test_an_unused_bias_initializer_may_be_any(client: TestClient) -> None:
     layer = {**SIGMOID, "use_bias": False, "bias_initializer": "identity"}
 
@@ -326,7 +349,20 @@ BAD_SPECS = [
     ({"test_size": -0.1}, "test_size", -0.1),
     ({"optimizer": "sgdd"}, "optimizer", "sgdd"),
     ({"loss": "hinge"}, "loss", "hinge"),
-    ({"metrics": ["auc"]}, "metrics", ["auc"]),
+    ({"metrics": ["f1"]}, "metrics", ["f1"]),
+    ({"metrics": ["mse"]}, "metrics", ["mse"]),
+    ({"metrics": ["accuracy", "mae"]}, "metrics", ["accuracy", "mae"]),
+    (
+        {"metrics": ["auc"], "loss": "mse", "model": {"layers": [{"units": 1}]}},
+        "metrics",
+        ["auc"],
+    ),
+    ({"metrics": ["accuracy", "auc"], "engine": "packed"}, "engine", "packed"),
+    (
+        {"metrics": ["mse"], "loss": "mae", "engine": "packed"},
+        "engine",
+        "packed",
+    ),
     ({"dataset": {"source": "uci:iris"}}, "dataset.source", "uci:iris"),
     ({"model": {"layers": []}}, "model.layers", []),
     ({"model": {"layers": [{"units": 0}]}}, "model.layers.0.units", 0),

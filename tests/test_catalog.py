@@ -185,3 +185,41 @@ def test_optimizer_parameters_are_keras_arguments(name: str) -> None:
     cls = type(keras.optimizers.get(name))
 
     assert set(PARAMETERS[name]) <= set(inspect.signature(cls.__init__).parameters)
+
+
+@pytest.mark.parametrize(
+    ("loss", "metrics"),
+    [("binary_crossentropy", ("accuracy", "auc")), ("mse", ("mse", "mae"))],
+)
+def test_history_names_the_metrics_as_given(
+    loss: str, metrics: tuple[str, ...]
+) -> None:
+    import numpy as np
+
+    from worker.engine.keras_engine import train_keras
+    from worker.engine.plan import LayerPlan, RunPlan, SplitData, TrainingPlan
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    activation = "sigmoid" if loss == "binary_crossentropy" else "linear"
+    plan = TrainingPlan(
+        layers=(LayerPlan(1, activation),),
+        optimizer={"name": "adam", "learning_rate": 0.01},
+        loss=loss,
+        metrics=metrics,
+        batch_size=16,
+        epochs=2,
+    )
+    seen: list[dict[str, float]] = []
+
+    for _ in range(2):
+        train_keras(
+            plan,
+            [RunPlan(seed=1, kernel_initializer=InitializerRef("he_normal"))],
+            SplitData(x[:30], y[:30], x[30:], y[30:]),
+            lambda _run, _epoch, metrics: seen.append(metrics) is None,
+        )
+
+    expected = {"loss", "val_loss", *metrics, *(f"val_{name}" for name in metrics)}
+    assert [set(point) for point in seen] == [expected] * 4

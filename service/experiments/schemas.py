@@ -192,11 +192,19 @@ class ExperimentCreate(Spec):
 
     @field_validator("metrics")
     @classmethod
-    def _known_metrics(cls, value: list[str]) -> list[str]:
+    def _known_metrics(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for metric in value:
             _one_of("metric", metric, catalog.METRICS)
         if len(set(value)) != len(value):
             raise ValueError(f"a metric is named twice. Received: {value!r}")
+        loss = info.data.get("loss")
+        for metric in value:
+            losses = catalog.METRIC_LOSSES.get(metric)
+            if loss is not None and losses is not None and loss not in losses:
+                raise ValueError(
+                    f"{metric} is measured with loss {' or '.join(losses)}, not "
+                    f"{loss!r}. Received: {value!r}"
+                )
         return value
 
     @field_validator("initializers")
