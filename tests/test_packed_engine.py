@@ -166,6 +166,22 @@ def test_reference_model_matches_keras_for_each_optimizer(
     assert_matches_keras(plan, runs_for(("he_normal", "glorot_uniform")), banknote)
 
 
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        {"name": "adam", "learning_rate": 0.01, "beta_1": 0.8, "clipnorm": 1.0},
+        {"name": "rmsprop", "rho": 0.8, "momentum": 0.5, "centered": True},
+        {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
+    ],
+    ids=["adam", "rmsprop", "sgd"],
+)
+def test_per_layer_initializers_and_optimizer_parameters_match_keras(
+    banknote: SplitData, optimizer: dict[str, Any]
+) -> None:
+    plan = dataclasses.replace(LAYERED, optimizer=optimizer)
+    assert_matches_keras(plan, runs_for(("he_normal", "uniform", "zeros")), banknote)
+
+
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 def test_mlp_matches_keras(banknote: SplitData, optimizer: str) -> None:
     plan = dataclasses.replace(MLP, optimizer=optimizer)
