@@ -708,6 +708,15 @@ def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) ->
             assert has_example(schema, operation), f"{method.upper()} {path}"
 
 
+def test_every_request_example_is_accepted(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    examples = schema["components"]["schemas"]["ExperimentCreate"]["examples"]
+
+    for example in examples:
+        response = client.post("/v1/experiments", json=example)
+        assert response.status_code == 201, response.text
+
+
 def has_example(schema: dict[str, Any], operation: dict[str, Any]) -> bool:
     content = operation["responses"].get("200", operation["responses"].get("201"))
     body = content["content"]["application/json"]

@@ -92,3 +92,28 @@ def test_every_bad_key_is_reported_at_its_own_place() -> None:
     errors = raised.value.errors()
     assert [error["loc"] for error in errors] == [("stddev",), ("seed",)]
     assert all("Received:" in error["msg"] for error in errors)
+
+
+@pytest.mark.parametrize("name", sorted(initializers.PARAMETERS))
+def test_the_shapes_refused_are_exactly_those_keras_cannot_fill(name: str) -> None:
+    def fills(shape: tuple[int, ...]) -> bool:
+        try:
+            make_initializer(InitializerRef(name), seed=1)(shape=shape)
+        except ValueError:
+            return False
+        return True
+
+    assert all(fills(shape) for shape in [(4, 1), (1, 4), (4, 4), (4, 8), (8, 3)])
+    assert initializers.fits_rank(name, 2)
+    assert fills((3,)) == initializers.fits_rank(name, 1)
+
+
+@pytest.mark.parametrize(("key", "choices"), sorted(initializers.CHOICES.items()))
+def test_every_choice_offered_builds(
+    key: tuple[str, str], choices: tuple[str, ...]
+) -> None:
+    name, parameter = key
+    for choice in choices:
+        checked = initializers.check_config(name, {parameter: choice})
+        initializer = make_initializer(InitializerRef(name, checked), seed=1)
+        assert np.asarray(initializer(shape=(4, 2))).shape == (4, 2)

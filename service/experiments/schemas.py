@@ -143,6 +143,34 @@ REFERENCE_EXAMPLE: Any = {
 }
 
 
+CONFIGURED_EXAMPLE: Any = {
+    "name": "he on hidden layers, glorot on the output",
+    "model": {
+        "layers": [
+            {"units": 8, "activation": "relu"},
+            {
+                "units": 1,
+                "activation": "sigmoid",
+                "kernel_initializer": "glorot_uniform",
+            },
+        ]
+    },
+    "initializers": [
+        "he_normal",
+        {"name": "random_normal", "config": {"stddev": 0.5}},
+        {
+            "name": "variance_scaling",
+            "config": {"scale": 2.0, "mode": "fan_avg"},
+            "label": "wide fan_avg",
+        },
+    ],
+    "repeats": 10,
+    "optimizer": {"name": "adam", "learning_rate": 0.01},
+    "metrics": ["accuracy", "auc"],
+    "epochs": 20,
+}
+
+
 class ExperimentCreate(Spec):
     """An initializer experiment; every omitted field takes the reference value."""
 
@@ -224,7 +252,7 @@ class ExperimentCreate(Spec):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
-        json_schema_extra={"examples": [REFERENCE_EXAMPLE]},
+        json_schema_extra={"examples": [REFERENCE_EXAMPLE, CONFIGURED_EXAMPLE]},
     )
 
 
