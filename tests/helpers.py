@@ -56,6 +56,12 @@ def counts() -> tuple[int, int, int]:
         )
 
 
+def cancel(client: httpx.Client | Any, *experiment_ids: str) -> None:
+    """Workers of later tests skip cancelled runs instead of training them."""
+    for experiment_id in experiment_ids:
+        client.post(f"/v1/experiments/{experiment_id}/cancel")
+
+
 def wait_for(
     condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
 ) -> Any:

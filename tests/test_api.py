@@ -12,7 +12,7 @@ from service.config import get_settings
 from service.db.models import Run
 from service.db.session import session_scope
 from service.seeding import derive_seed
-from tests.helpers import REFERENCE, counts
+from tests.helpers import REFERENCE, cancel, counts
 
 pytestmark = pytest.mark.integration
 
@@ -197,6 +197,7 @@ def test_optimizers_with_parameters_are_stored_and_packed_when_they_can_be(
     assert packed["spec"]["optimizer"] == {**adam, "learning_rate": 1.0}
     assert keras["spec"]["optimizer"] == adamw
     assert [len(pack) for pack in messages(redis_client)[::-1]] == [5, 1, 1, 1, 1, 1]
+    cancel(client, packed["id"], keras["id"])
 
 
 @pytest.mark.parametrize(
@@ -220,6 +221,7 @@ def test_metrics_go_with_their_loss_and_choose_the_engine(
     assert created.status_code == 201, created.text
     assert created.json()["spec"]["metrics"] == spec["metrics"]
     assert len(messages(redis_client)) == (1 if packed else 5)
+    cancel(client, created.json()["id"])
 
 
 def test_an_unused_bias_initializer_may_be_any(client: TestClient) -> None:
@@ -715,6 +717,7 @@ def test_every_request_example_is_accepted(client: TestClient) -> None:
     for example in examples:
         response = client.post("/v1/experiments", json=example)
         assert response.status_code == 201, response.text
+        cancel(client, response.json()["id"])
 
 
 def has_example(schema: dict[str, Any], operation: dict[str, Any]) -> bool:

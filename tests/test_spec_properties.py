@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import counts
+from tests.helpers import cancel, counts
 
 pytestmark = pytest.mark.integration
 
@@ -264,6 +264,7 @@ def test_valid_specs_are_stored_and_build(
     response = client.post("/v1/experiments", json=spec)
 
     assert response.status_code == 201, response.text
+    cancel(client, response.json()["id"])
     if len(built) < BUILDS:
         built.append(response.json()["id"])
         train_one_epoch(response.json()["spec"])
@@ -312,6 +313,8 @@ def test_any_value_anywhere_is_never_a_server_error(
     response = client.post("/v1/experiments", json={field: value})
 
     assert response.status_code in {201, 422}, response.text
+    if response.status_code == 201:
+        cancel(client, response.json()["id"])
 
 
 def train_one_epoch(spec: dict[str, Any]) -> None:
