@@ -8,6 +8,7 @@ from service.errors import install_error_handlers
 from service.experiments.endpoints import router as experiments_router
 from service.health import router as health_router
 from service.history.endpoints import router as history_router
+from service.initializer_endpoints import router as initializers_router
 from service.logs import configure_logging
 from service.runs.endpoints import router as runs_router
 from service.stats.endpoints import router as stats_router
@@ -27,6 +28,7 @@ def create_app() -> FastAPI:
     app.include_router(runs_router)
     app.include_router(history_router)
     app.include_router(stats_router)
+    app.include_router(initializers_router)
     app.include_router(health_router)
     return app
 

@@ -2,6 +2,7 @@
 imports Keras: TensorFlow lives in worker processes only)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 INITIALIZERS = (
     "zeros",
@@ -68,7 +69,29 @@ LOSSES = (
 # What the packed engine reproduces exactly; other optimizers run on Keras' fit.
 PACKED_OPTIMIZERS = ("sgd", "rmsprop", "adam")
 
-METRICS = ("accuracy",)
+METRICS = ("accuracy", "auc", "mse", "mae")
+# The losses each metric makes sense with; accuracy goes with every loss.
+METRIC_LOSSES = {
+    "auc": ("binary_crossentropy",),
+    "mse": ("mse", "mae"),
+    "mae": ("mse", "mae"),
+}
+PACKED_METRICS = ("accuracy",)
+
+
+def packed_blocker(spec: dict[str, Any]) -> str | None:
+    """Why the packed engine cannot train a spec (as stored), or None when it
+    can: the same decision as worker.engine.packed.supports."""
+    optimizer = spec["optimizer"]
+    name = optimizer if isinstance(optimizer, str) else str(optimizer["name"])
+    if name not in PACKED_OPTIMIZERS:
+        return f"it trains with {', '.join(PACKED_OPTIMIZERS)}, not {name!r}"
+    others = [metric for metric in spec["metrics"] if metric not in PACKED_METRICS]
+    if others:
+        return f"it reports only {', '.join(PACKED_METRICS)}, not {others!r}"
+    if not all(layer.get("use_bias", True) for layer in spec["model"]["layers"]):
+        return "it trains only layers with a bias (use_bias true)"
+    return None
 
 
 @dataclass(frozen=True)

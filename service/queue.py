@@ -18,7 +18,7 @@ log = structlog.get_logger()
 def uses_packed_engine(spec: dict[str, Any]) -> bool:
     engine = spec.get("engine", "auto")
     if engine == "auto":
-        return spec["optimizer"] in catalog.PACKED_OPTIMIZERS
+        return catalog.packed_blocker(spec) is None
     return bool(engine == "packed")
 
 

@@ -22,9 +22,19 @@ from worker import leases
 REFERENCE = {
     "name": "banknote initializers",
     "dataset": {"source": "uci:banknote", "standardize": "train", "stratify": False},
-    "model": {"layers": [{"units": 1, "activation": "sigmoid"}]},
+    "model": {
+        "layers": [
+            {
+                "units": 1,
+                "activation": "sigmoid",
+                "kernel_initializer": None,
+                "bias_initializer": None,
+                "use_bias": True,
+            }
+        ]
+    },
     "initializers": [
-        {"name": name, "label": name}
+        {"name": name, "config": {}, "label": name}
         for name in ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
     ],
     "repeats": 1,
@@ -48,6 +58,12 @@ def counts() -> tuple[int, int, int]:
             session.scalar(select(func.count()).select_from(Run)) or 0,
             session.scalar(select(func.count()).select_from(EpochRecord)) or 0,
         )
+
+
+def cancel(client: httpx.Client | Any, *experiment_ids: str) -> None:
+    """Workers of later tests skip cancelled runs instead of training them."""
+    for experiment_id in experiment_ids:
+        client.post(f"/v1/experiments/{experiment_id}/cancel")
 
 
 def wait_for(

@@ -12,7 +12,7 @@ from service.config import get_settings
 from service.db.models import Run
 from service.db.session import session_scope
 from service.seeding import derive_seed
-from tests.helpers import REFERENCE, counts
+from tests.helpers import REFERENCE, cancel, counts
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +131,132 @@ def test_runs_get_labels_repeats_and_derived_seeds(client: TestClient) -> None:
         assert all(run.enqueued_at is not None for run in stored)
 
 
+def test_initializers_with_parameters_are_stored_with_readable_labels(
+    client: TestClient,
+) -> None:
+    spec = {
+        "initializers": [
+            {"name": "random_normal", "config": {"stddev": 0.5}},
+            {"name": "normal", "config": {"stddev": 0.05, "mean": 1}},
+            {"name": "variance_scaling", "config": {"mode": "fan_avg"}, "label": "VS"},
+            "he_normal",
+        ],
+        "model": {
+            "layers": [
+                {"units": 8, "activation": "relu", "bias_initializer": "ones"},
+                {
+                    **SIGMOID,
+                    "kernel_initializer": "glorot_uniform",
+                    "use_bias": False,
+                },
+            ]
+        },
+    }
+
+    created = client.post("/v1/experiments", json=spec)
+
+    assert created.status_code == 201, created.text
+    stored = created.json()["spec"]
+    assert stored["initializers"] == [
+        {
+            "name": "random_normal",
+            "config": {"stddev": 0.5},
+            "label": "random_normal(stddev=0.5)",
+        },
+        {
+            "name": "normal",
+            "config": {"stddev": 0.05, "mean": 1.0},
+            "label": "normal(mean=1.0)",
+        },
+        {"name": "variance_scaling", "config": {"mode": "fan_avg"}, "label": "VS"},
+        {"name": "he_normal", "config": {}, "label": "he_normal"},
+    ]
+    hidden, output = stored["model"]["layers"]
+    assert hidden["bias_initializer"]["name"] == "ones"
+    assert output["kernel_initializer"]["name"] == "glorot_uniform"
+    assert output["use_bias"] is False
+    runs = client.get(f"/v1/experiments/{created.json()['id']}/runs").json()
+    assert [run["initializer"] for run in runs["data"]] == [
+        "random_normal(stddev=0.5)",
+        "normal(mean=1.0)",
+        "VS",
+        "he_normal",
+    ]
+
+
+def test_optimizers_with_parameters_are_stored_and_packed_when_they_can_be(
+    client: TestClient, redis_client: Any
+) -> None:
+    redis_client.delete(get_settings().queue_name("cpu"))
+    adam = {"name": "adam", "learning_rate": 1, "amsgrad": True, "clipnorm": 0.5}
+    adamw = {"name": "adamw", "weight_decay": 0.01}
+
+    packed = client.post("/v1/experiments", json={"optimizer": adam}).json()
+    keras = client.post("/v1/experiments", json={"optimizer": adamw}).json()
+
+    assert packed["spec"]["optimizer"] == {**adam, "learning_rate": 1.0}
+    assert keras["spec"]["optimizer"] == adamw
+    assert [len(pack) for pack in messages(redis_client)[::-1]] == [5, 1, 1, 1, 1, 1]
+    cancel(client, packed["id"], keras["id"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "packed"),
+    [
+        ({"metrics": ["accuracy", "auc"]}, False),
+        ({"metrics": ["mse", "mae"], "loss": "mse"}, False),
+        ({"metrics": ["mae"], "loss": "mae"}, False),
+        ({"metrics": []}, True),
+    ],
+)
+def test_metrics_go_with_their_loss_and_choose_the_engine(
+    client: TestClient, redis_client: Any, spec: dict[str, Any], packed: bool
+) -> None:
+    redis_client.delete(get_settings().queue_name("cpu"))
+    if spec.get("loss") in {"mse", "mae"}:
+        spec = {**spec, "model": {"layers": [{"units": 1}]}}
+
+    created = client.post("/v1/experiments", json=spec)
+
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["metrics"] == spec["metrics"]
+    assert len(messages(redis_client)) == (1 if packed else 5)
+    cancel(client, created.json()["id"])
+
+
+def test_an_unused_bias_initializer_may_be_any(client: TestClient) -> None:
+    layer = {**SIGMOID, "use_bias": False, "bias_initializer": "identity"}
+
+    response = client.post("/v1/experiments", json={"model": {"layers": [layer]}})
+
+    assert response.status_code == 201
+
+
+def test_initializers_are_listed_with_parameters_and_aliases(
+    client: TestClient,
+) -> None:
+    body = client.get("/v1/initializers").json()
+
+    by_name = {entry["name"]: entry for entry in body["data"]}
+    assert body["count"] == len(body["data"]) == 15
+    assert body["keras_version"]
+    assert by_name["random_normal"] == {
+        "name": "random_normal",
+        "class": "RandomNormal",
+        "aliases": ["normal"],
+        "parameters": [
+            {"name": "mean", "type": "float", "default": 0.0},
+            {"name": "stddev", "type": "float", "default": 0.05},
+        ],
+    }
+    assert by_name["variance_scaling"]["parameters"] == [
+        {"name": "scale", "type": "float", "default": 1.0},
+        {"name": "mode", "type": "string", "default": "fan_in"},
+        {"name": "distribution", "type": "string", "default": "truncated_normal"},
+    ]
+    assert by_name["zeros"]["parameters"] == []
+
+
 def test_same_seed_gives_same_run_seeds_other_seed_other_seeds(
     client: TestClient,
 ) -> None:
@@ -212,6 +338,7 @@ def test_cancel_marks_unfinished_runs(client: TestClient) -> None:
     assert cancelled["progress"]["runs_done"] == 5
 
 
+SIGMOID = {"units": 1, "activation": "sigmoid"}
 INITS_30 = [{"name": "normal", "label": f"normal {i}"} for i in range(30)]
 
 BAD_SPECS = [
@@ -231,7 +358,20 @@ BAD_SPECS = [
     ({"test_size": -0.1}, "test_size", -0.1),
     ({"optimizer": "sgdd"}, "optimizer", "sgdd"),
     ({"loss": "hinge"}, "loss", "hinge"),
-    ({"metrics": ["auc"]}, "metrics", ["auc"]),
+    ({"metrics": ["f1"]}, "metrics", ["f1"]),
+    ({"metrics": ["mse"]}, "metrics", ["mse"]),
+    ({"metrics": ["accuracy", "mae"]}, "metrics", ["accuracy", "mae"]),
+    (
+        {"metrics": ["auc"], "loss": "mse", "model": {"layers": [{"units": 1}]}},
+        "metrics",
+        ["auc"],
+    ),
+    ({"metrics": ["accuracy", "auc"], "engine": "packed"}, "engine", "packed"),
+    (
+        {"metrics": ["mse"], "loss": "mae", "engine": "packed"},
+        "engine",
+        "packed",
+    ),
     ({"dataset": {"source": "uci:iris"}}, "dataset.source", "uci:iris"),
     ({"model": {"layers": []}}, "model.layers", []),
     ({"model": {"layers": [{"units": 0}]}}, "model.layers.0.units", 0),
@@ -312,6 +452,118 @@ BAD_SPECS = [
     ),
     ({"repeats": 1000, "epochs": 10000}, "epochs", 10000),
     ({"repeats": 1000, "initializers": INITS_30}, "repeats", 1000),
+    *[
+        ({"initializers": [{"name": name, "config": config}]}, field, value)
+        for name, config, field, value in [
+            ("random_normal", {"stddev": -1}, "stddev", -1),
+            ("random_normal", {"stddev": 0}, "stddev", 0),
+            ("truncated_normal", {"stddev": 0.0}, "stddev", 0.0),
+            ("random_normal", {"stddev": "0.5"}, "stddev", "0.5"),
+            ("random_normal", {"mean": True}, "mean", True),
+            ("random_normal", {"sigma": 1.0}, "sigma", 1.0),
+            ("he_normal", {"seed": 3}, "seed", 3),
+            ("zeros", {"value": 1.0}, "value", 1.0),
+            ("random_uniform", {"minval": 1.0, "maxval": 1.0}, "maxval", 1.0),
+            ("uniform", {"minval": 0.1}, "minval", 0.1),
+            ("variance_scaling", {"mode": "fan_sum"}, "mode", "fan_sum"),
+            ("variance_scaling", {"mode": 1}, "mode", 1),
+            ("variance_scaling", {"distribution": "normal"}, "distribution", "normal"),
+            ("variance_scaling", {"scale": 0}, "scale", 0),
+            ("variance_scaling", {"scale": -2.0}, "scale", -2.0),
+            ("orthogonal", {"gain": 0}, "gain", 0),
+            ("identity", {"gain": -1.0}, "gain", -1.0),
+            ("constant", {"value": "1"}, "value", "1"),
+            ("constant", {"value": None}, "value", None),
+        ]
+        for field in [f"initializers.0.config.{field}"]
+    ],
+    *[
+        ({"optimizer": optimizer}, f"optimizer.{field}", value)
+        for optimizer, field, value in [
+            ({"name": "adam", "learning_rate": 0}, "learning_rate", 0),
+            ({"name": "adam", "learning_rate": -0.1}, "learning_rate", -0.1),
+            ({"name": "adam", "learning_rate": "0.01"}, "learning_rate", "0.01"),
+            ({"name": "rmsprop", "learning_rate": True}, "learning_rate", True),
+            ({"name": "sgd", "momentum": 1.0}, "momentum", 1.0),
+            ({"name": "sgd", "momentum": -0.1}, "momentum", -0.1),
+            ({"name": "rmsprop", "momentum": 1}, "momentum", 1),
+            ({"name": "sgd", "nesterov": 1}, "nesterov", 1),
+            ({"name": "rmsprop", "rho": 1.0}, "rho", 1.0),
+            ({"name": "rmsprop", "centered": "yes"}, "centered", "yes"),
+            ({"name": "adam", "beta_1": 1.0}, "beta_1", 1.0),
+            ({"name": "adamax", "beta_2": 0}, "beta_2", 0),
+            ({"name": "nadam", "epsilon": 0}, "epsilon", 0),
+            ({"name": "adam", "amsgrad": 0}, "amsgrad", 0),
+            ({"name": "adamw", "weight_decay": -0.01}, "weight_decay", -0.01),
+            ({"name": "adam", "weight_decay": 0.01}, "weight_decay", 0.01),
+            ({"name": "sgd", "beta_1": 0.9}, "beta_1", 0.9),
+            (
+                {"name": "adagrad", "initial_accumulator_value": -1},
+                "initial_accumulator_value",
+                -1,
+            ),
+            ({"name": "adadelta", "rho": 0}, "rho", 0),
+            ({"name": "adam", "clipnorm": 0}, "clipnorm", 0),
+            ({"name": "adam", "clipnorm": 1, "clipvalue": 1}, "clipvalue", 1.0),
+            ({"name": "bogus"}, "name", "bogus"),
+            ({"learning_rate": 0.1}, "name", None),
+        ]
+    ],
+    ({"optimizer": 3}, "optimizer", 3),
+    ({"optimizer": ["adam"]}, "optimizer", ["adam"]),
+    ({"engine": "packed", "optimizer": {"name": "adamw"}}, "engine", "packed"),
+    (
+        {"initializers": [{"name": "he_normal", "config": [1]}]},
+        "initializers.0.config",
+        [1],
+    ),
+    (
+        {"initializers": [{"name": "normal", "config": {"stddev": 0.5}}] * 2},
+        "initializers",
+        None,
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "kernel_initializer": "bogus"}]}},
+        "model.layers.0.kernel_initializer.name",
+        "bogus",
+    ),
+    (
+        {
+            "model": {
+                "layers": [
+                    {
+                        **SIGMOID,
+                        "kernel_initializer": {
+                            "name": "random_normal",
+                            "config": {"stddev": 0},
+                        },
+                    }
+                ]
+            }
+        },
+        "model.layers.0.kernel_initializer.config.stddev",
+        0,
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "bias_initializer": "orthogonal"}]}},
+        "model.layers.0.bias_initializer.name",
+        "orthogonal",
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "bias_initializer": "identity"}]}},
+        "model.layers.0.bias_initializer.name",
+        "identity",
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "use_bias": "no"}]}},
+        "model.layers.0.use_bias",
+        "no",
+    ),
+    (
+        {"model": {"layers": [{**SIGMOID, "use_bias": False}]}, "engine": "packed"},
+        "engine",
+        "packed",
+    ),
     (
         {
             "model": {
@@ -360,6 +612,21 @@ def test_non_finite_values_are_refused_and_echoed_safely(
     assert response.status_code == 422
     by_field = {e["field"]: e["value"] for e in response.json()["errors"]}
     assert by_field == {"test_size": "nan", "epochs": "inf"}
+    assert counts() == stored
+
+
+def test_non_finite_initializer_parameters_are_refused(client: TestClient) -> None:
+    stored = counts()
+
+    response = client.post(
+        "/v1/experiments",
+        content=b'{"initializers": [{"name": "constant", "config": {"value": NaN}}]}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert (error["field"], error["value"]) == ("initializers.0.config.value", "nan")
     assert counts() == stored
 
 
@@ -467,6 +734,7 @@ def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) ->
         "/v1/experiments/{experiment_id}/history",
         "/v1/runs/{run_id}",
         "/v1/runs/{run_id}/history",
+        "/v1/initializers",
         "/healthz",
         "/readyz",
     } <= paths
@@ -482,6 +750,16 @@ def test_openapi_documents_every_endpoint_with_an_example(client: TestClient) ->
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():
             assert has_example(schema, operation), f"{method.upper()} {path}"
+
+
+def test_every_request_example_is_accepted(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    examples = schema["components"]["schemas"]["ExperimentCreate"]["examples"]
+
+    for example in examples:
+        response = client.post("/v1/experiments", json=example)
+        assert response.status_code == 201, response.text
+        cancel(client, response.json()["id"])
 
 
 def has_example(schema: dict[str, Any], operation: dict[str, Any]) -> bool:

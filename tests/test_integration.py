@@ -144,6 +144,76 @@ def test_reference_experiment_trains_and_serves_its_history(
             assert point["metrics"][name] == pytest.approx(reference[name], abs=1e-5)
 
 
+EVERY_INITIALIZER: list[Any] = [
+    "zeros",
+    "ones",
+    {"name": "constant", "config": {"value": 0.2}},
+    {"name": "random_uniform", "config": {"minval": -0.3, "maxval": 0.3}},
+    {"name": "random_normal", "config": {"mean": 0.01, "stddev": 0.3}},
+    {"name": "truncated_normal", "config": {"stddev": 0.2}},
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    {"name": "orthogonal", "config": {"gain": 1.5}},
+    {"name": "identity", "config": {"gain": 0.5}},
+    {
+        "name": "variance_scaling",
+        "config": {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"},
+    },
+    {"name": "uniform", "config": {"maxval": 0.2}},
+    {"name": "normal", "config": {"stddev": 0.1}},
+]
+
+
+@pytest.mark.parametrize(
+    ("engine", "extra", "metrics"),
+    [
+        ("auto", {}, METRIC_NAMES),
+        (
+            "keras",
+            {
+                "optimizer": {"name": "adamw", "learning_rate": 0.01},
+                "metrics": ["accuracy", "auc"],
+            },
+            METRIC_NAMES | {"auc", "val_auc"},
+        ),
+    ],
+)
+def test_every_initializer_trains_on_both_engines(
+    client: TestClient,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    engine: str,
+    extra: dict[str, Any],
+    metrics: set[str],
+) -> None:
+    start_worker(workers, tmp_path, f"every-{engine}")
+    hidden = {
+        "units": 4,
+        "activation": "relu",
+        "bias_initializer": {"name": "random_normal", "config": {"stddev": 0.1}},
+    }
+    output = {"units": 1, "activation": "sigmoid", "kernel_initializer": "lecun_normal"}
+    spec = {
+        "initializers": EVERY_INITIALIZER,
+        "model": {"layers": [hidden, output]},
+        "epochs": 2,
+        "engine": engine,
+        **extra,
+    }
+
+    done = run_to_end(client, spec)
+
+    assert done["status"] == "succeeded", workers[0].log()
+    assert done["progress"]["runs_done"] == len(EVERY_INITIALIZER)
+    points = history(client, done["id"])
+    assert len(points) == 2 * len(EVERY_INITIALIZER)
+    assert all(set(point["metrics"]) == metrics for point in points)
+
+
 def test_same_spec_and_seed_give_identical_history(
     client: TestClient, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:

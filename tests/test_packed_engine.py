@@ -45,6 +45,26 @@ MLP = dataclasses.replace(
     layers=(LayerPlan(8, "relu"), LayerPlan(8, "relu"), LayerPlan(1, "sigmoid")),
     batch_size=50,
 )
+LAYERED = dataclasses.replace(
+    MLP,
+    layers=(
+        LayerPlan(
+            8,
+            "relu",
+            kernel_initializer=InitializerRef("orthogonal", {"gain": 2.0}),
+            bias_initializer=InitializerRef("random_normal", {"stddev": 0.5}),
+        ),
+        LayerPlan(8, "relu"),
+        LayerPlan(
+            1,
+            "sigmoid",
+            kernel_initializer=InitializerRef(
+                "variance_scaling", {"mode": "fan_avg", "distribution": "uniform"}
+            ),
+            bias_initializer=InitializerRef("constant", {"value": 0.25}),
+        ),
+    ),
+)
 
 Engine = Callable[[TrainingPlan, Sequence[RunPlan], SplitData, Any], None]
 History = dict[tuple[int, int], dict[str, float]]
@@ -146,6 +166,22 @@ def test_reference_model_matches_keras_for_each_optimizer(
     assert_matches_keras(plan, runs_for(("he_normal", "glorot_uniform")), banknote)
 
 
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        {"name": "adam", "learning_rate": 0.01, "beta_1": 0.8, "clipnorm": 1.0},
+        {"name": "rmsprop", "rho": 0.8, "momentum": 0.5, "centered": True},
+        {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
+    ],
+    ids=["adam", "rmsprop", "sgd"],
+)
+def test_per_layer_initializers_and_optimizer_parameters_match_keras(
+    banknote: SplitData, optimizer: dict[str, Any]
+) -> None:
+    plan = dataclasses.replace(LAYERED, optimizer=optimizer)
+    assert_matches_keras(plan, runs_for(("he_normal", "uniform", "zeros")), banknote)
+
+
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 def test_mlp_matches_keras(banknote: SplitData, optimizer: str) -> None:
     plan = dataclasses.replace(MLP, optimizer=optimizer)
@@ -184,21 +220,32 @@ def test_without_metrics_only_losses_are_reported(banknote: SplitData) -> None:
     assert set(reported[(0, 0)]) == {"loss", "val_loss"}
 
 
-@pytest.mark.parametrize("plan", [REFERENCE, MLP], ids=["reference", "mlp"])
+@pytest.mark.parametrize(
+    "plan", [REFERENCE, MLP, LAYERED], ids=["reference", "mlp", "layered"]
+)
 def test_initial_weights_are_the_keras_models_weights(
     banknote: SplitData, plan: TrainingPlan
 ) -> None:
     runs = runs_for(INITIALIZERS)
-    params, _, _ = packed.initial_state(packed.pack_spec(plan, banknote), runs)
+    spec = packed.pack_spec(plan, banknote)
+    params, _, _ = packed.initial_state(spec, runs, plan.layers)
     for index, run in enumerate(runs):
         model = build_model(plan, run, banknote.n_features)
         for expected, stacked in zip(model.get_weights(), params, strict=True):
             np.testing.assert_array_equal(stacked.numpy()[index], expected)
 
 
+def test_layers_without_a_bias_are_left_to_keras() -> None:
+    plan = dataclasses.replace(
+        MLP, layers=(LayerPlan(8, "relu", use_bias=False), LayerPlan(1, "sigmoid"))
+    )
+    assert supports(plan) == "layers without a bias are not supported"
+
+
 def test_runs_of_one_pack_start_and_shuffle_differently(banknote: SplitData) -> None:
     runs = runs_for(("he_normal", "he_normal"))
-    params, _, _ = packed.initial_state(packed.pack_spec(REFERENCE, banknote), runs)
+    spec = packed.pack_spec(REFERENCE, banknote)
+    params, _, _ = packed.initial_state(spec, runs, REFERENCE.layers)
     kernels = params[0].numpy()
     assert not np.array_equal(kernels[0], kernels[1])
     orders = packed.epoch_orders(runs, 0, len(banknote.x_train))

@@ -4,10 +4,16 @@ passes here builds and trains, so that no worker meets a spec it cannot run."""
 import itertools
 import math
 
-from service.catalog import CLASSIFICATION_LOSSES, DATASET_SHAPES, DatasetShape
+from service.catalog import (
+    CLASSIFICATION_LOSSES,
+    DATASET_SHAPES,
+    DatasetShape,
+    packed_blocker,
+)
 from service.config import Settings
 from service.errors import SpecError
 from service.experiments.schemas import ExperimentCreate
+from service.initializers import fits_rank
 
 
 def builtin_shape(spec: ExperimentCreate) -> DatasetShape:
@@ -20,6 +26,8 @@ def check_runnable(
 ) -> None:
     _check_loss(experiment_in, shape)
     _check_output_layer(experiment_in, shape)
+    _check_initializer_shapes(experiment_in)
+    _check_engine(experiment_in)
     _check_split(experiment_in, shape)
     _check_device(experiment_in, settings)
     _check_size(experiment_in, settings, shape)
@@ -66,9 +74,36 @@ def _check_output_layer(spec: ExperimentCreate, shape: DatasetShape) -> None:
     if (output.units, output.activation) != (units, activation):
         raise SpecError(
             f"model.layers.{index}",
-            output.model_dump(),
+            {"units": output.units, "activation": output.activation},
             f"with loss {spec.loss!r} on {_dataset_name(spec)} the output layer "
             f"must have {wanted}",
+        )
+
+
+def _check_initializer_shapes(spec: ExperimentCreate) -> None:
+    """Kernels are (inputs, units) matrices and biases vectors; some initializers
+    only fill matrices."""
+    for index, layer in enumerate(spec.model.layers):
+        bias = layer.bias_initializer
+        if layer.use_bias and bias is not None and not fits_rank(bias.name, 1):
+            raise SpecError(
+                f"model.layers.{index}.bias_initializer.name",
+                bias.name,
+                f"{bias.name} fills only matrices, and a bias is a vector of "
+                f"{layer.units} values; use another bias initializer",
+            )
+
+
+def _check_engine(spec: ExperimentCreate) -> None:
+    if spec.engine != "packed":
+        return
+    blocker = packed_blocker(spec.model_dump(mode="json"))
+    if blocker is not None:
+        raise SpecError(
+            "engine",
+            spec.engine,
+            f"the packed engine cannot train this spec: {blocker}; use engine "
+            "'keras' or 'auto'",
         )
 
 

@@ -16,11 +16,12 @@ from pydantic import (
     model_validator,
 )
 
-from service import catalog
+from service import catalog, initializers, optimizers
 from service.db.models import RunStatus
 
 StrictInt = Annotated[int, Field(strict=True)]
 StrictFloat = Annotated[float, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
 
 
 def _storable(value: str) -> str:
@@ -136,9 +137,54 @@ class DatasetSpec(Spec):
         return self.source or f"dataset {self.id}"
 
 
+def _name_to_object(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class InitializerSpec(Spec):
+    name: str
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constructor arguments, as GET /v1/initializers lists them.",
+    )
+    label: Text | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _known_initializer(cls, value: str) -> str:
+        return _one_of("initializer", value, catalog.INITIALIZERS)
+
+    @field_validator("config")
+    @classmethod
+    def _known_parameters(
+        cls, value: dict[str, Any], info: ValidationInfo
+    ) -> dict[str, Any]:
+        name = info.data.get("name")
+        if name is None:
+            return value
+        return initializers.check_config(name, value)
+
+    @model_validator(mode="after")
+    def _default_label(self) -> "InitializerSpec":
+        if self.label is None:
+            self.label = initializers.label(self.name, self.config)
+        return self
+
+
+InitializerIn = Annotated[InitializerSpec, BeforeValidator(_name_to_object)]
+
+
 class LayerSpec(Spec):
     units: StrictInt = Field(ge=1, le=4096)
     activation: str = "linear"
+    kernel_initializer: InitializerIn | None = Field(
+        default=None,
+        description="Overrides the experiment's initializer variant for this layer.",
+    )
+    bias_initializer: InitializerIn | None = Field(
+        default=None, description="zeros when omitted."
+    )
+    use_bias: StrictBool = True
 
     @field_validator("activation")
     @classmethod
@@ -153,28 +199,6 @@ class ModelSpec(Spec):
         max_length=16,
     )
 
-
-def _name_to_object(value: Any) -> Any:
-    return {"name": value} if isinstance(value, str) else value
-
-
-class InitializerSpec(Spec):
-    name: str
-    label: Text | None = Field(default=None, min_length=1, max_length=100)
-
-    @field_validator("name")
-    @classmethod
-    def _known_initializer(cls, value: str) -> str:
-        return _one_of("initializer", value, catalog.INITIALIZERS)
-
-    @model_validator(mode="after")
-    def _default_label(self) -> "InitializerSpec":
-        if self.label is None:
-            self.label = self.name
-        return self
-
-
-InitializerIn = Annotated[InitializerSpec, BeforeValidator(_name_to_object)]
 
 REFERENCE_INITIALIZERS = ["zeros", "uniform", "normal", "he_normal", "lecun_uniform"]
 
@@ -197,6 +221,34 @@ REFERENCE_EXAMPLE: Any = {
 }
 
 
+CONFIGURED_EXAMPLE: Any = {
+    "name": "he on hidden layers, glorot on the output",
+    "model": {
+        "layers": [
+            {"units": 8, "activation": "relu"},
+            {
+                "units": 1,
+                "activation": "sigmoid",
+                "kernel_initializer": "glorot_uniform",
+            },
+        ]
+    },
+    "initializers": [
+        "he_normal",
+        {"name": "random_normal", "config": {"stddev": 0.5}},
+        {
+            "name": "variance_scaling",
+            "config": {"scale": 2.0, "mode": "fan_avg"},
+            "label": "wide fan_avg",
+        },
+    ],
+    "repeats": 10,
+    "optimizer": {"name": "adam", "learning_rate": 0.01},
+    "metrics": ["accuracy", "auc"],
+    "epochs": 20,
+}
+
+
 class ExperimentCreate(Spec):
     """An initializer experiment; every omitted field takes the reference value."""
 
@@ -211,7 +263,15 @@ class ExperimentCreate(Spec):
         max_length=64,
     )
     repeats: StrictInt = Field(default=1, ge=1, le=1000)
-    optimizer: str = "rmsprop"
+    optimizer: Annotated[
+        str | dict[str, Any], BeforeValidator(optimizers.check_optimizer)
+    ] = Field(
+        default="rmsprop",
+        description=(
+            'A name, or {"name": ..., <parameters>} such as '
+            '{"name": "adam", "learning_rate": 0.01}.'
+        ),
+    )
     loss: str = "binary_crossentropy"
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], max_length=8)
     batch_size: StrictInt = Field(default=16, ge=1, le=65536)
@@ -231,11 +291,6 @@ class ExperimentCreate(Spec):
         description="gpu: only GPU workers take the runs; cpu: only CPU; auto: any.",
     )
 
-    @field_validator("optimizer")
-    @classmethod
-    def _known_optimizer(cls, value: str) -> str:
-        return _one_of("optimizer", value, catalog.OPTIMIZERS)
-
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, value: str) -> str:
@@ -243,25 +298,19 @@ class ExperimentCreate(Spec):
 
     @field_validator("metrics")
     @classmethod
-    def _known_metrics(cls, value: list[str]) -> list[str]:
+    def _known_metrics(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for metric in value:
             _one_of("metric", metric, catalog.METRICS)
         if len(set(value)) != len(value):
             raise ValueError(f"a metric is named twice. Received: {value!r}")
-        return value
-
-    @field_validator("engine")
-    @classmethod
-    def _engine_applies(cls, value: str, info: ValidationInfo) -> str:
-        optimizer = info.data.get("optimizer")
-        if optimizer is None:
-            return value
-        if value == "packed" and optimizer not in catalog.PACKED_OPTIMIZERS:
-            raise ValueError(
-                "the packed engine trains with "
-                f"{', '.join(catalog.PACKED_OPTIMIZERS)}; use engine 'keras' or "
-                f"'auto' for {optimizer!r}. Received: {value!r}"
-            )
+        loss = info.data.get("loss")
+        for metric in value:
+            losses = catalog.METRIC_LOSSES.get(metric)
+            if loss is not None and losses is not None and loss not in losses:
+                raise ValueError(
+                    f"{metric} is measured with loss {' or '.join(losses)}, not "
+                    f"{loss!r}. Received: {value!r}"
+                )
         return value
 
     @field_validator("initializers")
@@ -281,7 +330,7 @@ class ExperimentCreate(Spec):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
-        json_schema_extra={"examples": [REFERENCE_EXAMPLE]},
+        json_schema_extra={"examples": [REFERENCE_EXAMPLE, CONFIGURED_EXAMPLE]},
     )
 
 
@@ -322,7 +371,20 @@ EXPERIMENT_EXAMPLE: Any = {
             "standardize": "train",
             "stratify": False,
         },
-        "initializers": [{"name": n, "label": n} for n in REFERENCE_INITIALIZERS],
+        "model": {
+            "layers": [
+                {
+                    "units": 1,
+                    "activation": "sigmoid",
+                    "kernel_initializer": None,
+                    "bias_initializer": None,
+                    "use_bias": True,
+                }
+            ]
+        },
+        "initializers": [
+            {"name": n, "config": {}, "label": n} for n in REFERENCE_INITIALIZERS
+        ],
     },
 }
 

@@ -1,11 +1,18 @@
 """Keras building blocks that every engine shares, so that runs start alike."""
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 
-from worker.engine.plan import InitializerRef, RunPlan, TrainingPlan, derive_seed
+from worker.engine.plan import (
+    InitializerRef,
+    LayerPlan,
+    RunPlan,
+    TrainingPlan,
+    derive_seed,
+)
 
 KERNEL, BIAS = 0, 1
 
@@ -29,14 +36,23 @@ def make_initializer(ref: InitializerRef, seed: int) -> Any:
     return cls(**config)
 
 
-def layer_initializers(run: RunPlan, layer_index: int) -> tuple[Any, Any]:
-    kernel = make_initializer(
-        run.kernel_initializer, derive_seed(run.seed, layer_index, KERNEL)
-    )
-    bias = make_initializer(
-        run.bias_initializer, derive_seed(run.seed, layer_index, BIAS)
-    )
+def layer_initializers(
+    run: RunPlan, layer_index: int, layer: LayerPlan
+) -> tuple[Any, Any]:
+    """The layer's own initializers where it has them, else the run's."""
+    kernel_ref = layer.kernel_initializer or run.kernel_initializer
+    bias_ref = layer.bias_initializer or run.bias_initializer
+    kernel = make_initializer(kernel_ref, derive_seed(run.seed, layer_index, KERNEL))
+    bias = make_initializer(bias_ref, derive_seed(run.seed, layer_index, BIAS))
     return kernel, bias
+
+
+def keras_optimizer(spec: str | Mapping[str, Any]) -> Any:
+    """A Keras optimizer from a name, Keras' own config, or {"name": ..., **params}."""
+    if isinstance(spec, Mapping) and "name" in spec and "class_name" not in spec:
+        params = {key: value for key, value in spec.items() if key != "name"}
+        return type(keras.optimizers.get(spec["name"]))(**params)
+    return keras.optimizers.get(spec if isinstance(spec, str) else dict(spec))
 
 
 def build_model(plan: TrainingPlan, run: RunPlan, n_features: int) -> Any:
@@ -44,18 +60,19 @@ def build_model(plan: TrainingPlan, run: RunPlan, n_features: int) -> Any:
     keras.utils.set_random_seed(run.seed)
     layers: list[Any] = [keras.Input(shape=(n_features,))]
     for index, layer in enumerate(plan.layers):
-        kernel, bias = layer_initializers(run, index)
+        kernel, bias = layer_initializers(run, index, layer)
         layers.append(
             keras.layers.Dense(
                 layer.units,
                 activation=layer.activation,
+                use_bias=layer.use_bias,
                 kernel_initializer=kernel,
                 bias_initializer=bias,
             )
         )
     model = keras.Sequential(layers)
     model.compile(
-        optimizer=keras.optimizers.get(plan.optimizer),
+        optimizer=keras_optimizer(plan.optimizer),
         loss=plan.loss,
         metrics=list(plan.metrics),
     )

@@ -17,9 +17,10 @@ import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
 
-from worker.engine.common import layer_initializers
+from worker.engine.common import keras_optimizer, layer_initializers
 from worker.engine.plan import (
     EpochSink,
+    LayerPlan,
     RunPlan,
     SplitData,
     TrainingPlan,
@@ -169,6 +170,8 @@ def _check_plan(plan: TrainingPlan) -> None:
     for layer in plan.layers:
         if layer.units < 1:
             raise UnsupportedPlan(f"a layer needs at least one unit, got {layer}")
+        if not layer.use_bias:
+            raise UnsupportedPlan("layers without a bias are not supported")
         _activation(layer.activation)
     _loss_name(plan.loss)
     unknown = [name for name in plan.metrics if name not in ACCURACY_NAMES]
@@ -218,14 +221,6 @@ def _accuracy_kind(plan: TrainingPlan, data: SplitData) -> str | None:
     return "categorical"
 
 
-def keras_optimizer(spec: str | Mapping[str, Any]) -> Any:
-    """A Keras optimizer from a name, Keras' own config, or {"name": ..., **params}."""
-    if isinstance(spec, Mapping) and "name" in spec and "class_name" not in spec:
-        params = {key: value for key, value in spec.items() if key != "name"}
-        return type(keras.optimizers.get(spec["name"]))(**params)
-    return keras.optimizers.get(spec if isinstance(spec, str) else dict(spec))
-
-
 def optimizer_config(spec: str | Mapping[str, Any]) -> OptimizerConfig:
     try:
         optimizer = keras_optimizer(spec)
@@ -269,7 +264,7 @@ def _train_pack(
     on_epoch: EpochSink,
 ) -> None:
     epoch_fn = compiled_epoch(spec)
-    params, slots, iterations = initial_state(spec, runs)
+    params, slots, iterations = initial_state(spec, runs, plan.layers)
     columns = _metric_columns(plan)
     active = np.ones(len(runs), dtype=bool)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -325,13 +320,15 @@ def _report(
             active[index] = False
 
 
-def initial_state(spec: PackSpec, runs: Sequence[RunPlan]) -> State:
+def initial_state(
+    spec: PackSpec, runs: Sequence[RunPlan], layers: Sequence[LayerPlan]
+) -> State:
     """Each run's initial weights, made exactly as Keras' Dense makes them."""
     shapes = list(zip(spec.widths, spec.widths[1:], strict=False))
     values: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(2 * len(shapes))]
     for run in runs:
         for layer, shape in enumerate(shapes):
-            kernel_init, bias_init = layer_initializers(run, layer)
+            kernel_init, bias_init = layer_initializers(run, layer, layers[layer])
             values[2 * layer].append(np.asarray(kernel_init(shape=shape, dtype=FLOATX)))
             bias = bias_init(shape=(shape[1],), dtype=FLOATX)
             values[2 * layer + 1].append(np.asarray(bias))

@@ -1,6 +1,6 @@
 """What an engine needs to train runs, as plain data (no TensorFlow here)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +21,19 @@ class InitializerRef:
     name: str
     config: dict[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.config.items()))))
+
 
 @dataclass(frozen=True)
 class LayerPlan:
+    """A Dense layer; its own initializers override the run's variant."""
+
     units: int
     activation: str
+    use_bias: bool = True
+    kernel_initializer: InitializerRef | None = None
+    bias_initializer: InitializerRef | None = None
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class TrainingPlan:
     """Everything that the runs of one experiment share."""
 
     layers: tuple[LayerPlan, ...]
-    optimizer: str
+    optimizer: str | Mapping[str, Any]
     loss: str
     metrics: tuple[str, ...]
     batch_size: int

@@ -1,0 +1,44 @@
+"""Checking the parameters of a Keras object given as JSON, each bad key
+reported at its own place."""
+
+import math
+from typing import Any
+
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+Problem = tuple[str, Any, str]
+"""A key, the value received and what is wrong with it."""
+
+
+def type_problem(kind: str, value: Any) -> str | None:
+    """What is wrong with the value's type; JSON numbers are strict: no strings,
+    no booleans, nothing infinite or NaN."""
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        if not math.isfinite(value):
+            return "must be a finite number"
+        return None
+    if kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    return None if isinstance(value, str) else "must be a string"
+
+
+def normalized(kind: str, value: Any) -> Any:
+    return float(value) if kind == "float" else value
+
+
+def validation_error(title: str, problems: list[Problem]) -> ValidationError:
+    """Raised inside a field validator, each problem lands at field.key."""
+    details: list[InitErrorDetails] = [
+        {
+            "type": PydanticCustomError(
+                "value_error", "{message}. Received: {received}"
+            ),
+            "loc": (key,),
+            "input": value,
+            "ctx": {"message": message, "received": repr(value)},
+        }
+        for key, value, message in problems
+    ]
+    return ValidationError.from_exception_data(title, details)
