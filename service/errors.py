@@ -17,10 +17,6 @@ class NotFoundError(Exception):
         self.key = key
 
 
-class ConflictError(Exception):
-    pass
-
-
 class SpecError(Exception):
     """A request that is well formed but cannot be run as it stands."""
 
@@ -180,14 +176,9 @@ async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(exc)})
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NotFoundError, _not_found)
-    app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(SpecError, _spec_error)
     app.add_exception_handler(UploadError, _upload_error)

@@ -72,3 +72,14 @@ def redis_client() -> Iterator[object]:
     for key in client.scan_iter(match=f"{QUEUE_PREFIX}*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str, redis_client: object) -> Iterator[object]:
+    """The app in process, against the session's database and broker."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client

@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,10 +121,6 @@ def experiment_done(
         return body if body["status"] in {"succeeded", "failed", "cancelled"} else None
 
     return check
-
-
-def python() -> str:
-    return sys.executable
 
 
 class Trainer:

@@ -1,7 +1,6 @@
 """The HTTP API against real PostgreSQL and Redis, with no worker consuming."""
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,14 +14,6 @@ from service.seeding import derive_seed
 from tests.helpers import REFERENCE, cancel, counts
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
-    from service.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
 
 
 def queued_messages(redis_client: Any, device: str = "cpu") -> int:

@@ -2,7 +2,6 @@
 Server-Sent Events, against PostgreSQL with epochs written as workers do."""
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,14 +11,6 @@ from service.config import Settings, get_settings
 from tests.helpers import Trainer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
-    from service.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
 
 
 @pytest.fixture

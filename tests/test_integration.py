@@ -22,14 +22,6 @@ pytestmark = pytest.mark.integration
 METRIC_NAMES = {"loss", "accuracy", "val_loss", "val_accuracy"}
 
 
-@pytest.fixture(scope="module")
-def client(database_url: str, redis_client: Any) -> Iterator[TestClient]:
-    from service.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
-
-
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
     started: list[WorkerProcess] = []

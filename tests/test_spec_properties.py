@@ -3,7 +3,6 @@ builds and trains in Keras), invalid ones are 422, nothing is ever a 500."""
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -239,14 +238,6 @@ def invalid_spec(draw: Any) -> dict[str, Any]:
     if path == ["metrics"] and spec["loss"] not in {"mse", "mae"}:
         changed["metrics"] = draw(st.sampled_from([["f1"], ["mse"], ["mae"]]))
     return changed
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str, redis_client: Any) -> Iterator[TestClient]:
-    from service.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
 
 
 PROPERTY_SETTINGS = settings(

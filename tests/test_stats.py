@@ -2,7 +2,6 @@
 then through the API on epochs written as workers write them."""
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -62,14 +61,6 @@ def test_first_place_shares_add_up_and_favour_the_clear_winner() -> None:
 
     assert shares == {"good": 1.0, "bad": 0.0, "none": 0.0}
     assert lowest["bad"] == 1.0
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
-    from service.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 PostgreSQL and Redis, with no worker consuming."""
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,14 +14,6 @@ from service.db.session import session_scope
 from tests.helpers import counts
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str, redis_client: Any) -> Iterator[TestClient]:
-    from service.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
 
 
 def stored_datasets() -> int:

@@ -1,13 +1,13 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import get_settings
 from service.datasets import service
 from service.datasets.schemas import DATASET_EXAMPLE, DatasetPublic, DatasetsPublic
-from service.deps import SessionDep
+from service.deps import PageLimit, PageOffset, SessionDep
 from service.errors import upload_error_response, upload_too_large
 from service.experiments.schemas import Text
 
@@ -64,8 +64,8 @@ def upload_dataset(
 @router.get("")
 def list_datasets(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: PageLimit = 20,
+    offset: PageOffset = 0,
 ) -> DatasetsPublic:
     """Uploaded datasets, newest first."""
     data, count = service.list_datasets(session, limit=limit, offset=offset)

@@ -1,11 +1,11 @@
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from service.config import get_settings
 from service.datasets.service import uploaded_shape
-from service.deps import SessionDep
+from service.deps import PageLimit, PageOffset, SessionDep
 from service.experiments import service
 from service.experiments.checks import builtin_shape, check_runnable
 from service.experiments.schemas import (
@@ -80,8 +80,8 @@ def _launch(
 @router.get("")
 def list_experiments(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: PageLimit = 20,
+    offset: PageOffset = 0,
 ) -> ExperimentsPublic:
     """Experiments, newest first."""
     data, count = service.list_experiments(session, limit=limit, offset=offset)
