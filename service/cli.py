@@ -62,33 +62,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    if args.format == "json":
-        return _history_json(args)
-    path = f"/v1/experiments/{args.experiment_id}/history.csv"
-    params = {"layout": "wide" if args.format == "csv-wide" else "long"}
-    return _download(args.url, path, params, args.output)
-
-
-def _history_json(args: argparse.Namespace) -> int:
-    import json
-
-    import httpx
-
-    from service.demo import fetch_history
-
-    with httpx.Client(base_url=args.url, timeout=120) as client:
-        try:
-            points = fetch_history(client, args.experiment_id)
-        except (httpx.TransportError, KeyError) as exc:
-            print(f"initlab: no history from {args.url}: {exc!r}", file=sys.stderr)
-            return 1
-    text = json.dumps({"experiment_id": args.experiment_id, "points": points})
-    if args.output is None:
-        print(text)
-    else:
-        args.output.write_text(text)
-        print(f"written to {args.output}")
-    return 0
+    file_format, _, layout = args.format.partition("-")
+    path = f"/v1/experiments/{args.experiment_id}/history.{file_format}"
+    return _download(args.url, path, {"layout": layout or "long"}, args.output)
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -110,7 +86,8 @@ def _download(url: str, path: str, params: dict[str, Any], output: Path | None) 
         print(f"initlab: {response.status_code} {response.text}", file=sys.stderr)
         return 1
     if output is None:
-        sys.stdout.write(response.text)
+        sys.stdout.buffer.write(response.content)
+        sys.stdout.flush()
     else:
         output.write_bytes(response.content)
         print(f"written to {output}")
@@ -151,7 +128,10 @@ def parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="an experiment's history")
     history.add_argument("experiment_id")
     history.add_argument(
-        "--format", choices=["json", "csv", "csv-wide"], default="json"
+        "--format",
+        choices=["json", "json-wide", "csv", "csv-wide", "parquet", "parquet-wide"],
+        default="json",
+        help="long (a row per run and epoch) or -wide (the mean per initializer)",
     )
     history.add_argument("--output", "-o", type=Path, help="a file (default: stdout)")
     history.add_argument("--url", default="http://127.0.0.1:8000")

@@ -105,9 +105,11 @@ def test_embedded_server_trains_the_reference_spec(
 
     url = f"http://127.0.0.1:{server.port}"
     wide, plot = tmp_path / "wide.csv", tmp_path / "curves.svg"
+    parquet = tmp_path / "long.parquet"
     cli = [sys.executable, "-m", "service.cli"]
     for command in (
         ["history", done["id"], "--format", "csv-wide", "-o", str(wide)],
+        ["history", done["id"], "--format", "parquet", "-o", str(parquet)],
         ["plot", done["id"], "-o", str(plot), "--url", url],
     ):
         if command[0] == "history":
@@ -121,6 +123,7 @@ def test_embedded_server_trains_the_reference_spec(
     )
     assert wide.read_text().splitlines()[0].startswith("initializer,zeros,zeros")
     assert plot.read_bytes().startswith(b"<?xml")
+    assert parquet.read_bytes().startswith(b"PAR1")
     assert len(json.loads(as_json.stdout)["points"]) == 10
 
 

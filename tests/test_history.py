@@ -305,6 +305,94 @@ def test_wide_csv_has_initializer_and_metric_levels(
     assert frame[("he_normal", "val_loss")].tolist() == pytest.approx([2.5, 2.6, 2.7])
 
 
+def test_wide_exports_agree_across_csv_json_and_parquet(
+    client: TestClient, finished: Trainer
+) -> None:
+    import io
+
+    import pandas as pd
+
+    url = f"/v1/experiments/{finished.experiment_id}/history"
+    wide = {"layout": "wide"}
+    csv = client.get(f"{url}.csv", params=wide)
+    body = client.get(f"{url}.json", params=wide)
+    parquet = client.get(f"{url}.parquet", params=wide)
+    from_csv = pd.read_csv(io.StringIO(csv.text), header=[0, 1], index_col=0)
+    from_json = pd.DataFrame.from_dict(body.json(), orient="tight")
+    from_parquet = pd.read_parquet(io.BytesIO(parquet.content))
+
+    assert parquet.headers["content-type"] == "application/vnd.apache.parquet"
+    assert "attachment" in parquet.headers["content-disposition"]
+    for frame in (from_json, from_parquet):
+        assert frame.columns.names == ["initializer", "metric"]
+        assert frame.index.name == "epoch"
+        assert frame.shape == (3, 6)
+        assert frame[("zeros", "val_loss")].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    pd.testing.assert_frame_equal(
+        from_parquet, from_json.astype("float64"), check_names=True
+    )
+    assert from_csv.to_numpy() == pytest.approx(from_parquet.to_numpy())
+
+
+def test_long_parquet_and_json_hold_every_point_with_typed_columns(
+    client: TestClient, finished: Trainer
+) -> None:
+    import io
+
+    import pandas as pd
+
+    url = f"/v1/experiments/{finished.experiment_id}/history"
+    frame = pd.read_parquet(io.BytesIO(client.get(f"{url}.parquet").content))
+    points = client.get(f"{url}.json").json()["points"]
+
+    assert frame.shape == (12, 7)
+    assert list(frame.columns[:4]) == ["run_id", "initializer", "repeat", "epoch"]
+    assert str(frame["epoch"].dtype) == "int32"
+    assert str(frame["loss"].dtype) == "float64"
+    assert len(points) == 12
+    assert {p["run_id"] for p in points} == set(frame["run_id"])
+
+
+def test_exports_carry_non_finite_values_as_missing(
+    client: TestClient, settings: Settings
+) -> None:
+    import io
+
+    import pandas as pd
+
+    trainer = Trainer(settings, ["zeros"], epochs=2)
+    (run,) = trainer.run_ids
+    trainer.claim(run)
+    trainer.epoch(run, 0, val_loss=float("nan"))
+    trainer.epoch(run, 1, val_loss=float("inf"))
+    url = f"/v1/experiments/{trainer.experiment_id}/history"
+
+    wide = client.get(f"{url}.json", params={"layout": "wide"})
+    long = pd.read_parquet(io.BytesIO(client.get(f"{url}.parquet").content))
+    csv = client.get(f"{url}.csv", params={"layout": "wide"})
+
+    assert wide.status_code == 200
+    column = wide.json()["columns"].index(["zeros", "val_loss"])
+    assert [row[column] for row in wide.json()["data"]] == [None, None]
+    assert long["val_loss"].isna().all()
+    assert "nan" not in csv.text.lower()
+    assert "inf" not in csv.text.lower()
+
+
+def test_an_unknown_export_format_is_422_naming_it(
+    client: TestClient, finished: Trainer
+) -> None:
+    response = client.get(f"/v1/experiments/{finished.experiment_id}/history.xlsx")
+    layout = client.get(
+        f"/v1/experiments/{finished.experiment_id}/history.parquet",
+        params={"layout": "tall"},
+    )
+
+    assert response.status_code == layout.status_code == 422
+    assert response.json()["errors"][0]["value"] == "xlsx"
+    assert layout.json()["errors"][0]["field"] == "layout"
+
+
 @pytest.mark.parametrize(
     ("suffix", "magic"), [("png", b"\x89PNG\r\n\x1a\n"), ("svg", b"<?xml")]
 )
@@ -334,5 +422,6 @@ def test_plotting_an_unrecorded_metric_is_422(
 
 def test_exports_of_an_unknown_experiment_are_404(client: TestClient) -> None:
     assert client.get("/v1/experiments/nope/history.csv").status_code == 404
+    assert client.get("/v1/experiments/nope/history.parquet").status_code == 404
     assert client.get("/v1/experiments/nope/plot.png").status_code == 404
     assert client.get("/v1/experiments/x/plot.gif").status_code == 422

@@ -5,11 +5,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from service.db.session import get_sessionmaker
 from service.deps import SessionDep
-from service.errors import SpecError
+from service.errors import SpecError, json_safe
 from service.experiments.service import get_experiment, read_experiment
 from service.history import exports, service
 from service.history.schemas import MAX_PAGE, HistoryPage, HistoryQuery
@@ -174,38 +174,74 @@ def _all_points(session: Any, experiment_id: str) -> tuple[Any, list[dict[str, A
         query = HistoryQuery(since=page.cursor, limit=MAX_PAGE)
 
 
+EXPORT_MEDIA = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
 @router.get(
-    "/v1/experiments/{experiment_id}/history.csv",
-    response_class=PlainTextResponse,
+    "/v1/experiments/{experiment_id}/history.{file_format}",
     responses={
         200: {
             "content": {
                 "text/csv": {
                     "example": "run_id,initializer,repeat,epoch,accuracy,loss\n"
                     "6f1c...,zeros,0,0,0.806,0.671\n"
-                }
-            }
+                },
+                "application/json": {
+                    "example": {
+                        "index": [0, 1],
+                        "columns": [["zeros", "loss"], ["he_normal", "loss"]],
+                        "data": [[0.693, 0.412], [0.688, 0.301]],
+                        "index_names": ["epoch"],
+                        "column_names": ["initializer", "metric"],
+                    }
+                },
+                "application/vnd.apache.parquet": {"example": "(Parquet bytes)"},
+            },
+            "description": "The whole history as one file",
         },
         404: {"description": "No experiment has this id"},
     },
 )
-def history_csv(
+def history_file(
     experiment_id: str,
+    file_format: Literal["csv", "json", "parquet"],
     session: SessionDep,
     layout: Annotated[Literal["long", "wide"], Query()] = "long",
-) -> PlainTextResponse:
-    """Every point as CSV: `long`, a row per run and epoch; `wide`, a row per
-    epoch and a column per (initializer, metric) with the mean over repeats."""
+) -> Response:
+    """Every point as one file. `long`: a row per run and epoch, a column per
+    metric (JSON: the points). `wide`: a row per epoch and a column per
+    (initializer, metric) with the mean over repeats, which pandas reads back
+    with both column levels: `read_csv(f, header=[0, 1], index_col=0)`,
+    `read_parquet(f)`, or `DataFrame.from_dict(body, orient="tight")` for JSON.
+    Non-finite values are empty cells, nulls or Parquet nulls."""
     experiment, points = _all_points(session, experiment_id)
-    if layout == "wide":
-        labels = [variant["label"] for variant in experiment.spec["initializers"]]
-        body = exports.wide_csv(points, labels)
+    labels = [variant["label"] for variant in experiment.spec["initializers"]]
+    body: str | bytes
+    if file_format == "csv":
+        if layout == "wide":
+            body = exports.wide_csv(points, labels)
+        else:
+            body = exports.long_csv(points)
+    elif file_format == "json":
+        if layout == "wide":
+            content: Any = exports.WideTable.of(points, labels).tight()
+        else:
+            content = {"experiment_id": experiment_id, "points": points}
+        body = json.dumps(json_safe(content), separators=(",", ":"))
     else:
-        body = exports.long_csv(points)
-    filename = f"{experiment_id}-{layout}.csv"
-    return PlainTextResponse(
+        if layout == "wide":
+            frame = exports.WideTable.of(points, labels).frame()
+        else:
+            frame = exports.long_frame(points)
+        body = exports.parquet_bytes(frame)
+    filename = f"{experiment_id}-{layout}.{file_format}"
+    return Response(
         body,
-        media_type="text/csv",
+        media_type=EXPORT_MEDIA[file_format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
