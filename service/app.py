@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from service.dashboard.endpoints import router as dashboard_router
 from service.datasets.endpoints import UploadLimit
 from service.datasets.endpoints import router as datasets_router
 from service.errors import install_error_handlers
@@ -30,6 +31,7 @@ def create_app() -> FastAPI:
     app.include_router(stats_router)
     app.include_router(initializers_router)
     app.include_router(health_router)
+    app.include_router(dashboard_router)
     return app
 
 

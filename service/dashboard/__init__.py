@@ -1,0 +1,1 @@
+"""The dashboard: HTML pages and their scripts, served by the app itself."""
