@@ -14,7 +14,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     with_worker = settings.embedded_broker if args.worker is None else args.worker
-    serve(settings, args.host, args.port, with_worker)
+    serve(settings, args.host, args.port, with_worker, args.workers)
     return 0
 
 
@@ -94,6 +94,13 @@ def _download(url: str, path: str, params: dict[str, Any], output: Path | None) 
     return 0
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="initlab", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -107,10 +114,16 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="run a worker process beside the API (default: only when embedded)",
     )
+    serve.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        help="API processes sharing the port (production: about one per core)",
+    )
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--concurrency", "-c", type=int, default=1)
+    worker.add_argument("--concurrency", "-c", type=positive, default=1)
     worker.add_argument(
         "--gpu",
         action="store_true",

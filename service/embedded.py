@@ -104,7 +104,9 @@ class WorkerSupervisor:
             process.wait()
 
 
-def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
+def serve(
+    settings: Settings, host: str, port: int, with_worker: bool, workers: int = 1
+) -> None:
     upgrade(settings.resolved_database_url)
     supervisor = None
     if with_worker:
@@ -116,7 +118,13 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     # lets the worker be stopped below instead of being left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run("service.app:app", host=host, port=port, log_level="warning")
+        uvicorn.run(
+            "service.app:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
     finally:
         if supervisor is not None:
             supervisor.stop()

@@ -1,5 +1,4 @@
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -9,10 +8,11 @@ from fastapi.responses import StreamingResponse
 
 from service.db.session import get_sessionmaker
 from service.deps import SessionDep
-from service.errors import SpecError, json_safe
+from service.errors import SpecError
 from service.experiments.service import get_experiment, read_experiment
 from service.history import exports, service
 from service.history.schemas import MAX_PAGE, HistoryPage, HistoryQuery
+from service.responses import dumps
 from service.runs.service import get_run
 
 router = APIRouter(tags=["history"])
@@ -26,15 +26,15 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 def _page_or_304(
-    page_of: Any, latest: int, tag: str, if_none_match: str | None, response: Response
-) -> Any:
-    response.headers["ETag"] = tag
-    response.headers["Cache-Control"] = "no-cache"
+    page_of: Any, latest: int, tag: str, if_none_match: str | None
+) -> Response:
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if if_none_match is not None and tag in {
         v.strip() for v in if_none_match.split(",")
     }:
-        return Response(status_code=304, headers={"ETag": tag})
-    return page_of(latest)
+        return Response(status_code=304, headers=headers)
+    body = service.render_page(page_of(latest))
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -46,20 +46,20 @@ def experiment_history(
     experiment_id: str,
     query: QueryDep,
     session: SessionDep,
-    response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> Response:
     """Per-epoch points of every run, oldest write first, epochs 0-based as in
     Keras' History. Poll with `since=<cursor>` for what is new; `If-None-Match`
     with the last ETag answers 304 when nothing is."""
     latest = service.head(session, experiment_id)
     tag = service.etag(latest, query, experiment_id)
     return _page_or_304(
-        lambda head: service.read_page(session, experiment_id, query, latest=head),
+        lambda head: service.read_page(
+            session, experiment_id, query, latest=head, raw=True
+        ),
         latest,
         tag,
         if_none_match,
-        response,
     )
 
 
@@ -70,21 +70,19 @@ def run_history(
     run_id: str,
     query: QueryDep,
     session: SessionDep,
-    response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> Response:
     """One run's per-epoch points, with the same cursor as its experiment's."""
     run = get_run(session, run_id)
     latest = service.head(session, run.experiment_id)
     tag = service.etag(latest, query, run_id)
     return _page_or_304(
         lambda head: service.read_page(
-            session, run.experiment_id, query, latest=head, run_id=run_id
+            session, run.experiment_id, query, latest=head, run_id=run_id, raw=True
         ),
         latest,
         tag,
         if_none_match,
-        response,
     )
 
 
@@ -95,7 +93,7 @@ def _exists(experiment_id: str) -> None:
 
 def _poll(
     experiment_id: str, query: HistoryQuery
-) -> tuple[dict[str, Any], HistoryPage]:
+) -> tuple[dict[str, Any], service.Page]:
     with get_sessionmaker()() as session:
         progress = read_experiment(session, experiment_id).model_dump(mode="json")
         latest = service.head(session, experiment_id)
@@ -105,7 +103,7 @@ def _poll(
 
 def _event(kind: str, data: Any, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    return f"{head}event: {kind}\ndata: {dumps(data)}\n\n"
 
 
 @router.get(
@@ -144,10 +142,10 @@ async def experiment_events(
             if progress != last_progress:
                 yield _event("progress", progress)
                 last_progress = progress
-            if page.points or page.reset_runs:
-                yield _event("points", page.model_dump(mode="json"), page.cursor)
-            cursor = page.cursor
-            if page.has_more:
+            if page["points"] or page["reset_runs"]:
+                yield _event("points", page, page["cursor"])
+            cursor = page["cursor"]
+            if page["has_more"]:
                 continue
             if progress["status"] in TERMINAL:
                 yield _event("done", {"status": progress["status"]}, cursor)
@@ -168,10 +166,10 @@ def _all_points(session: Any, experiment_id: str) -> tuple[Any, list[dict[str, A
     latest = service.head(session, experiment_id)
     while True:
         page = service.read_page(session, experiment_id, query, latest=latest)
-        points += [point.model_dump() for point in page.points]
-        if not page.has_more:
+        points += page["points"]
+        if not page["has_more"]:
             return experiment, points
-        query = HistoryQuery(since=page.cursor, limit=MAX_PAGE)
+        query = HistoryQuery(since=page["cursor"], limit=MAX_PAGE)
 
 
 EXPORT_MEDIA = {
@@ -231,7 +229,7 @@ def history_file(
             content: Any = exports.WideTable.of(points, labels).tight()
         else:
             content = {"experiment_id": experiment_id, "points": points}
-        body = json.dumps(json_safe(content), separators=(",", ":"))
+        body = dumps(content)
     else:
         if layout == "wide":
             frame = exports.WideTable.of(points, labels).frame()

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 
@@ -22,24 +23,47 @@ class Summary:
 def summarize(values: Sequence[float | None], level: float = 0.95) -> Summary:
     """Mean, sample std, range and a t-based confidence interval of the mean,
     over the finite values."""
-    finite = np.array([v for v in values if v is not None and math.isfinite(v)])
-    count = len(finite)
+    column = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return summarize_columns(column.reshape(-1, 1), level)[0]
+
+
+def summarize_columns(
+    table: npt.NDArray[np.float64], level: float = 0.95
+) -> list[Summary]:
+    """`summarize` of each column of a (repeats, columns) table at once; NaN
+    and infinities are left out, as missing values."""
+    finite = np.isfinite(table)
+    count = finite.sum(axis=0)
+    values = np.where(finite, table, 0.0)
+    mean = values.sum(axis=0) / np.maximum(count, 1)
+    squares = np.where(finite, (table - mean) ** 2, 0.0).sum(axis=0)
+    std = np.sqrt(squares / np.maximum(count - 1, 1))
+    low = np.where(finite, table, np.inf).min(axis=0, initial=np.inf)
+    high = np.where(finite, table, -np.inf).max(axis=0, initial=-np.inf)
+    quantile = stats.t.ppf(0.5 + level / 2, np.maximum(count - 1, 1))
+    half = quantile * std / np.sqrt(np.maximum(count, 1))
+    return [
+        _summary(int(n), float(m), float(s), float(lo), float(hi), float(h))
+        for n, m, s, lo, hi, h in zip(
+            count.tolist(),
+            mean.tolist(),
+            std.tolist(),
+            low.tolist(),
+            high.tolist(),
+            half.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _summary(
+    count: int, mean: float, std: float, low: float, high: float, half: float
+) -> Summary:
     if count == 0:
         return Summary(0, None, None, None, None, None, None)
-    mean = float(finite.mean())
     if count == 1:
         return Summary(1, mean, None, mean, mean, None, None)
-    std = float(finite.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, count - 1)) * std / math.sqrt(count)
-    return Summary(
-        count,
-        mean,
-        std,
-        float(finite.min()),
-        float(finite.max()),
-        mean - half,
-        mean + half,
-    )
+    return Summary(count, mean, std, low, high, mean - half, mean + half)
 
 
 @dataclass(frozen=True)
@@ -86,13 +110,15 @@ def first_place_shares(
     if not labels:
         return {}
     rng = np.random.default_rng(seed)
-    wins = dict.fromkeys(finals, 0)
-    arrays = {label: np.asarray(finals[label], dtype=float) for label in labels}
-    for _ in range(resamples):
-        means = {
-            label: float(rng.choice(values, size=len(values)).mean())
-            for label, values in arrays.items()
-        }
-        pick = max if higher_is_better else min
-        wins[pick(means, key=lambda label: means[label])] += 1
-    return {label: wins[label] / resamples for label in finals}
+    samples = [np.asarray(finals[label], dtype=float) for label in labels]
+    means = np.stack(
+        [rng.choice(values, (resamples, len(values))).mean(1) for values in samples]
+    )
+    # Ties go to the first label, in the order given.
+    winners = means.argmax(0) if higher_is_better else means.argmin(0)
+    wins = np.bincount(winners, minlength=len(labels))
+    shares = dict.fromkeys(finals, 0.0)
+    shares.update(
+        {label: int(won) / resamples for label, won in zip(labels, wins, strict=True)}
+    )
+    return shares

@@ -1,8 +1,9 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from service.deps import SessionDep
+from service.responses import FastJSONResponse
 from service.stats import service
 from service.stats.schemas import Aggregate, ExperimentSummary
 
@@ -13,11 +14,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{experiment_id}/aggregate", responses=NOT_FOUND)
-def read_aggregate(experiment_id: str, session: SessionDep) -> Aggregate:
+@router.get("/{experiment_id}/aggregate", responses=NOT_FOUND, response_model=Aggregate)
+def read_aggregate(experiment_id: str, session: SessionDep) -> Response:
     """Per initializer and epoch, each metric over the repeats: count, mean,
     std, min, max and a 95% confidence interval of the mean."""
-    return service.aggregate(session, experiment_id)
+    return FastJSONResponse(service.aggregate(session, experiment_id))
 
 
 @router.get("/{experiment_id}/summary", responses=NOT_FOUND)

@@ -1,12 +1,14 @@
 """Aggregates and rankings of an experiment's runs."""
 
 import itertools
+import json
 import math
 from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from service.db.models import EpochRecord, Run, RunStatus
@@ -14,10 +16,7 @@ from service.errors import SpecError
 from service.experiments.service import get_experiment, lineage
 from service.stats import compute
 from service.stats.schemas import (
-    Aggregate,
-    EpochAggregate,
     ExperimentSummary,
-    InitializerAggregate,
     PairwiseComparison,
     Ranked,
     Stat,
@@ -45,13 +44,25 @@ def load_series(
     conditions: list[Any] = [Run.experiment_id.in_(ids)]
     if finished_only:
         conditions.append(Run.status == RunStatus.SUCCEEDED)
-    rows = session.execute(
-        select(Run.id, Run.initializer, EpochRecord.epoch, EpochRecord.metrics)
-        .join(EpochRecord, EpochRecord.run_id == Run.id)
-        .where(*conditions)
+    # The runs first, then the records alone, as history reads them.
+    runs = dict(
+        session.execute(
+            select(Run.id, Run.initializer).where(*conditions).order_by(Run.position)
+        ).all()
     )
-    for run_id, label, epoch, metrics in rows:
-        series.setdefault(label, {}).setdefault(run_id, {})[epoch] = metrics
+    rows = session.execute(
+        select(EpochRecord.run_id, EpochRecord.epoch, cast(EpochRecord.metrics, Text))
+        .where(EpochRecord.experiment_id.in_(ids))
+        .order_by(EpochRecord.seq)
+    ).all()
+    # One decode of all the texts costs far less than one per row.
+    decoded = json.loads(f"[{','.join(text for _, _, text in rows)}]")
+    recorded: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for (run_id, epoch, _), metrics in zip(rows, decoded, strict=True):
+        recorded[run_id][epoch] = metrics
+    for run_id, label in runs.items():
+        if run_id in recorded:
+            series.setdefault(label, {})[run_id] = recorded[run_id]
     return experiment.spec, series
 
 
@@ -59,31 +70,43 @@ def _stat(values: list[float | None]) -> Stat:
     return Stat(**asdict(compute.summarize(values)))
 
 
-def aggregate(session: Session, experiment_id: str) -> Aggregate:
+def aggregate(session: Session, experiment_id: str) -> dict[str, Any]:
+    """The shape of `Aggregate`, as plain dicts: thousands of statistics for a
+    long experiment, computed a table at a time."""
     _, series = load_series(session, experiment_id)
     result = []
     for label, runs in series.items():
-        by_epoch: dict[int, dict[str, list[float | None]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for epochs in runs.values():
-            for epoch, metrics in epochs.items():
+        recorded: dict[int, set[str]] = defaultdict(set)
+        for run_epochs in runs.values():
+            for epoch, metrics in run_epochs.items():
+                recorded[epoch].update(metrics)
+        epochs = sorted(recorded)
+        names = sorted(set().union(*recorded.values()))
+        cells = {(e, n): i for i, (e, n) in enumerate(itertools.product(epochs, names))}
+        table = np.full((len(runs), len(cells)), np.nan)
+        for row, by_epoch in enumerate(runs.values()):
+            for epoch, metrics in by_epoch.items():
                 for name, value in metrics.items():
-                    by_epoch[epoch][name].append(value)
+                    if value is not None:
+                        table[row, cells[(epoch, name)]] = value
+        stats = compute.summarize_columns(table)
         result.append(
-            InitializerAggregate(
-                initializer=label,
-                runs=len(runs),
-                epochs=[
-                    EpochAggregate(
-                        epoch=epoch,
-                        metrics={name: _stat(v) for name, v in sorted(values.items())},
-                    )
-                    for epoch, values in sorted(by_epoch.items())
+            {
+                "initializer": label,
+                "runs": len(runs),
+                "epochs": [
+                    {
+                        "epoch": epoch,
+                        "metrics": {
+                            name: vars(stats[cells[(epoch, name)]])
+                            for name in sorted(recorded[epoch])
+                        },
+                    }
+                    for epoch in epochs
                 ],
-            )
+            }
         )
-    return Aggregate(experiment_id=experiment_id, confidence=0.95, initializers=result)
+    return {"experiment_id": experiment_id, "confidence": 0.95, "initializers": result}
 
 
 def default_metric(spec: dict[str, Any]) -> str:
