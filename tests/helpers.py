@@ -47,6 +47,7 @@ REFERENCE = {
     "seed": 0,
     "engine": "auto",
     "device": "auto",
+    "diagnostics": True,
 }
 
 

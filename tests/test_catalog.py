@@ -66,6 +66,7 @@ def test_every_initializer_builds_and_trains_the_reference_model(name: str) -> N
         metrics=("accuracy",),
         batch_size=16,
         epochs=1,
+        diagnostics=False,
     )
     seen: list[dict[str, float]] = []
 
@@ -210,6 +211,7 @@ def test_history_names_the_metrics_as_given(
         metrics=metrics,
         batch_size=16,
         epochs=2,
+        diagnostics=False,
     )
     seen: list[dict[str, float]] = []
 

@@ -20,6 +20,14 @@ from worker.engine.plan import epoch_order
 pytestmark = pytest.mark.integration
 
 METRIC_NAMES = {"loss", "accuracy", "val_loss", "val_accuracy"}
+LAYER_STATISTICS = ("weight_norm", "weight_std", "grad_norm", "act_mean", "act_std")
+# The reference model's one sigmoid unit, and a hidden relu layer before it.
+ONE_UNIT_DIAGNOSTICS = {f"layer0_{name}" for name in LAYER_STATISTICS}
+HIDDEN_RELU_DIAGNOSTICS = {
+    *(f"layer{i}_{name}" for i in range(2) for name in LAYER_STATISTICS),
+    "layer0_dead_fraction",
+    "layer0_symmetric",
+}
 
 
 @pytest.fixture
@@ -116,7 +124,7 @@ def test_reference_experiment_trains_and_serves_its_history(
         for epoch in range(3)
     }
     for point in points:
-        assert set(point["metrics"]) == METRIC_NAMES
+        assert set(point["metrics"]) == METRIC_NAMES | ONE_UNIT_DIAGNOSTICS
         assert 0 <= point["metrics"]["accuracy"] <= 1
         assert point["metrics"]["loss"] > 0
 
@@ -163,14 +171,14 @@ EVERY_INITIALIZER: list[Any] = [
 @pytest.mark.parametrize(
     ("engine", "extra", "metrics"),
     [
-        ("auto", {}, METRIC_NAMES),
+        ("auto", {}, METRIC_NAMES | HIDDEN_RELU_DIAGNOSTICS),
         (
             "keras",
             {
                 "optimizer": {"name": "adamw", "learning_rate": 0.01},
                 "metrics": ["accuracy", "auc"],
             },
-            METRIC_NAMES | {"auc", "val_auc"},
+            METRIC_NAMES | {"auc", "val_auc"} | HIDDEN_RELU_DIAGNOSTICS,
         ),
     ],
 )
@@ -324,7 +332,8 @@ def test_packed_and_keras_engines_serve_the_same_history(
             theirs["repeat"],
             theirs["epoch"],
         )
-        for name in METRIC_NAMES:
+        assert set(mine["metrics"]) == METRIC_NAMES | ONE_UNIT_DIAGNOSTICS
+        for name in theirs["metrics"]:
             assert mine["metrics"][name] == pytest.approx(
                 theirs["metrics"][name], abs=1e-5
             )

@@ -215,7 +215,7 @@ def test_regression_losses_on_a_binary_target(banknote: SplitData, loss: str) ->
 
 
 def test_without_metrics_only_losses_are_reported(banknote: SplitData) -> None:
-    plan = dataclasses.replace(REFERENCE, metrics=(), epochs=1)
+    plan = dataclasses.replace(REFERENCE, metrics=(), epochs=1, diagnostics=False)
     reported = history(train_packed, plan, runs_for(("normal",)), banknote)
     assert set(reported[(0, 0)]) == {"loss", "val_loss"}
 
@@ -255,11 +255,30 @@ def test_runs_of_one_pack_start_and_shuffle_differently(banknote: SplitData) -> 
     assert reported[(0, 1)] != reported[(1, 1)]
 
 
+def assert_same_history(expected: History, actual: History) -> None:
+    """Metrics equal; diagnostics within tolerance, since the pack's batched
+    matrix products may round a weight's last bit differently."""
+    assert without_layers(actual) == without_layers(expected)
+    assert_close(expected, actual)
+
+
+def without_layers(reported: History) -> History:
+    return {
+        key: {
+            name: value
+            for name, value in metrics.items()
+            if not name.startswith("layer")
+        }
+        for key, metrics in reported.items()
+    }
+
+
 def test_a_runs_history_does_not_depend_on_its_pack(banknote: SplitData) -> None:
     runs = runs_for(("uniform", "he_normal", "zeros", "lecun_uniform"))
     together = history(train_packed, MLP, runs, banknote)
     alone = history(train_packed, MLP, runs[2:3], banknote)
-    assert alone == {(0, epoch): together[(2, epoch)] for epoch in range(MLP.epochs)}
+    expected = {(0, epoch): together[(2, epoch)] for epoch in range(MLP.epochs)}
+    assert_same_history(expected, alone)
 
 
 def test_packs_split_by_size_report_the_callers_run_index(
@@ -270,7 +289,7 @@ def test_packs_split_by_size_report_the_callers_run_index(
     one_per_pack = len(banknote.x_val) * banknote.n_features
     monkeypatch.setattr(packed, "PACK_ELEMENTS", one_per_pack)
     assert packed.pack_spec(REFERENCE, banknote).pack_size == 1
-    assert history(train_packed, REFERENCE, runs, banknote) == whole
+    assert_same_history(whole, history(train_packed, REFERENCE, runs, banknote))
 
 
 def test_a_stopped_run_is_no_longer_reported(banknote: SplitData) -> None:

@@ -34,6 +34,7 @@ def training_plan(spec: dict[str, Any]) -> TrainingPlan:
         metrics=tuple(spec["metrics"]),
         batch_size=int(spec["batch_size"]),
         epochs=int(spec["epochs"]),
+        diagnostics=bool(spec.get("diagnostics", True)),
     )
 
 

@@ -218,6 +218,7 @@ REFERENCE_EXAMPLE: Any = {
     "seed": 0,
     "engine": "auto",
     "device": "auto",
+    "diagnostics": True,
 }
 
 
@@ -246,6 +247,7 @@ CONFIGURED_EXAMPLE: Any = {
     "optimizer": {"name": "adam", "learning_rate": 0.01},
     "metrics": ["accuracy", "auc"],
     "epochs": 20,
+    "diagnostics": False,
 }
 
 
@@ -289,6 +291,13 @@ class ExperimentCreate(Spec):
     device: Literal["auto", "cpu", "gpu"] = Field(
         default="auto",
         description="gpu: only GPU workers take the runs; cpu: only CPU; auto: any.",
+    )
+    diagnostics: StrictBool = Field(
+        default=True,
+        description=(
+            "Record per-layer weight, gradient and activation statistics "
+            "(layer{i}_*) with each epoch's metrics."
+        ),
     )
 
     @field_validator("loss")

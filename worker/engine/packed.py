@@ -18,6 +18,7 @@ import numpy.typing as npt
 import tensorflow as tf
 
 from worker.engine.common import keras_optimizer, layer_initializers
+from worker.engine.diagnostics import SUMMARY_WIDTH, layer_metrics, layer_summary
 from worker.engine.plan import (
     EpochSink,
     LayerPlan,
@@ -104,10 +105,14 @@ class PackSpec:
     n_val: int
     y_width: int
     jit_compile: bool
+    diagnostics: bool
 
     @property
     def pack_size(self) -> int:
+        # Validation, and diagnostics, pass every row of a split at once.
         rows = max(self.n_val, self.batch_size)
+        if self.diagnostics:
+            rows = max(rows, self.n_train)
         return max(1, PACK_ELEMENTS // (rows * max(self.widths)))
 
 
@@ -159,6 +164,7 @@ def pack_spec(
         n_val=len(data.x_val),
         y_width=y_width,
         jit_compile=jit_compile,
+        diagnostics=plan.diagnostics,
     )
 
 
@@ -273,10 +279,11 @@ def _train_pack(
             order = tf.constant(orders.result())
             if epoch + 1 < plan.epochs:
                 orders = _orders_later(pool, runs, epoch + 1, spec.n_train)
-            params, slots, iterations, metrics = epoch_fn(
+            params, slots, iterations, metrics, summaries = epoch_fn(
                 params, slots, iterations, order, *tensors
             )
-            _report(on_epoch, epoch, columns, metrics.numpy(), active)
+            extra = _diagnostics(plan, params, summaries) if spec.diagnostics else None
+            _report(on_epoch, epoch, columns, metrics.numpy(), active, extra)
             if not active.any():
                 break
 
@@ -311,13 +318,28 @@ def _report(
     columns: list[tuple[str, int]],
     values: npt.NDArray[np.float32],
     active: npt.NDArray[np.bool_],
+    diagnostics: list[dict[str, float]] | None = None,
 ) -> None:
     """Hand each still active run its metrics; note the runs told to stop."""
     for index in np.flatnonzero(active):
         row = values[index]
         metrics = {name: float(row[column]) for name, column in columns}
+        if diagnostics is not None:
+            metrics.update(diagnostics[index])
         if not on_epoch(int(index), epoch, metrics):
             active[index] = False
+
+
+def _diagnostics(
+    plan: TrainingPlan, params: tuple[Tensor, ...], summaries: Tensor
+) -> list[dict[str, float]]:
+    """Each run's per-layer diagnostics from the pack's end-of-epoch state."""
+    return layer_metrics(
+        [layer.activation for layer in plan.layers],
+        [params[2 * layer].numpy() for layer in range(len(plan.layers))],
+        [params[2 * layer + 1].numpy() for layer in range(len(plan.layers))],
+        summaries.numpy(),
+    )
 
 
 def initial_state(
@@ -389,8 +411,9 @@ class _PackedModel:
     ) -> tuple[Tensor, ...]:
         """Train every model of the pack one epoch, each in its own row order.
 
-        Returns the new state and, per model, (loss, accuracy, val_loss,
-        val_accuracy) as Keras' History reports them.
+        Returns the new state; per model, (loss, accuracy, val_loss,
+        val_accuracy) as Keras' History reports them; and per model and layer
+        the diagnostic summary (no layers when diagnostics are off).
         """
         size, n_train = self.spec.batch_size, self.spec.n_train
         steps = n_train // size
@@ -414,7 +437,11 @@ class _PackedModel:
         params, slots, iterations = state
         train = tf.math.divide_no_nan(totals, float(n_train))
         metrics = tf.concat([train, self.validate(params, x_val, y_val)], axis=1)
-        return params, slots, iterations, metrics
+        if self.spec.diagnostics:
+            summaries = self.diagnose(params, x_train, y_train)
+        else:
+            summaries = tf.zeros([models, 0, SUMMARY_WIDTH])
+        return params, slots, iterations, metrics, summaries
 
     def train_step(
         self, state: State, rows: Tensor, x_train: Tensor, y_train: Tensor
@@ -440,11 +467,39 @@ class _PackedModel:
 
     def forward(self, params: tuple[Tensor, ...], x: Tensor) -> Tensor:
         """Dense layers on (models, rows, features), or on shared (1, rows, ...)."""
+        return self.layer_outputs(params, x)[-1]
+
+    def layer_outputs(self, params: tuple[Tensor, ...], x: Tensor) -> list[Tensor]:
+        """Every layer's output, after its activation."""
+        outputs = []
         h = x
         for layer, activation in enumerate(self.activations):
             kernel, bias = params[2 * layer], params[2 * layer + 1]
             h = activation(tf.matmul(h, kernel) + bias[:, None, :])
-        return h
+            outputs.append(h)
+        return outputs
+
+    def diagnose(
+        self, params: tuple[Tensor, ...], x_train: Tensor, y_train: Tensor
+    ) -> Tensor:
+        """Per model and layer, the diagnostic summary on the training split:
+        one full forward and backward pass with the end-of-epoch weights."""
+        kernels = params[::2]
+        with tf.GradientTape() as tape:
+            tape.watch(kernels)
+            outputs = self.layer_outputs(params, x_train[None])
+            y_pred = outputs[-1]
+            y = tf.broadcast_to(
+                y_train[None],
+                [tf.shape(y_pred)[0], self.spec.n_train, self.spec.y_width],
+            )
+            objective = tf.reduce_sum(self.mean_losses(y, y_pred))
+        gradients = tape.gradient(objective, kernels)
+        summaries = [
+            layer_summary(output, gradient)
+            for output, gradient in zip(outputs, gradients, strict=True)
+        ]
+        return tf.stack(summaries, axis=1)
 
     def mean_losses(self, y: Tensor, y_pred: Tensor) -> Tensor:
         """Each model's loss over its rows, reduced as Keras' sum_over_batch_size."""

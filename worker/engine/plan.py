@@ -46,6 +46,7 @@ class TrainingPlan:
     metrics: tuple[str, ...]
     batch_size: int
     epochs: int
+    diagnostics: bool = True
 
 
 @dataclass(frozen=True)
