@@ -18,13 +18,19 @@ class NotFoundError(Exception):
 
 
 class SpecError(Exception):
-    """A request that is well formed but cannot be run as it stands."""
+    """A request that is well formed but cannot be run as it stands.
 
-    def __init__(self, field: str, value: Any, message: str) -> None:
+    `location` is where the field was sent: the body, the query or a header.
+    """
+
+    def __init__(
+        self, field: str, value: Any, message: str, location: str = "body"
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
         self.message = message
+        self.location = location
 
 
 class UploadError(Exception):
@@ -127,7 +133,7 @@ async def _spec_error(_: Request, exc: Exception) -> JSONResponse:
         "value": _received(exc.value),
         "message": exc.message,
         "type": "spec_error",
-        "loc": ["body", *exc.field.split(".")],
+        "loc": [exc.location, *exc.field.split(".")],
     }
     return JSONResponse(
         status_code=422, content={"detail": "request is not valid", "errors": [error]}

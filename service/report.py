@@ -116,14 +116,16 @@ def _draw(
     initializer: str,
     colour: str,
 ) -> None:
-    for name, style in ((metric, "-"), (f"val_{metric}", "--")):
+    names = [metric] if metric.startswith("val_") else [metric, f"val_{metric}"]
+    for name in names:
         if name not in series:
             continue
         means, stds = _band(series[name])
         epochs = list(range(len(means)))
-        kind = "val" if style == "--" else "train"
+        validation = name.startswith("val_")
+        style, kind = ("--", "val") if validation else ("-", "train")
         axis.plot(epochs, means, style, color=colour, label=f"{initializer} ({kind})")
-        if style == "-":
+        if name == metric:
             axis.fill_between(
                 epochs,
                 [m - s for m, s in zip(means, stds, strict=True)],

@@ -130,7 +130,7 @@ class Trainer:
     def __init__(
         self,
         settings: Settings,
-        initializers: list[str],
+        initializers: list[str | dict[str, Any]],
         epochs: int,
         repeats: int = 1,
     ) -> None:

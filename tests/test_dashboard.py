@@ -1,6 +1,10 @@
 """The dashboard's pages and files, through the app in process."""
 
+import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,7 @@ from tests.helpers import cancel
 
 pytestmark = pytest.mark.integration
 
+STATIC = Path(__file__).resolve().parents[1] / "service" / "dashboard" / "static"
 CONTENT_TYPES = {
     "dashboard.css": "text/css; charset=utf-8",
     "common.js": "text/javascript; charset=utf-8",
@@ -123,3 +128,33 @@ def test_the_form_offers_every_built_in_dataset(client: TestClient) -> None:
     }
     assert body["optimizers"] == list(catalog.OPTIMIZERS)
     assert body["activations"] == list(catalog.ACTIVATIONS)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+@pytest.mark.parametrize(
+    ("low", "high", "count", "expected"),
+    [
+        (0.0, 1.0, 5, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+        # A span of one ulp, from means of equal values over different counts.
+        (0.8, 0.8000000000000002, 5, None),
+        (0.1, 0.1, 5, None),
+    ],
+)
+def test_axis_ticks_end_even_on_a_span_of_a_few_ulps(
+    tmp_path: Path, low: float, high: float, count: int, expected: list[float] | None
+) -> None:
+    module = tmp_path / "charts.mjs"
+    module.write_text((STATIC / "charts.js").read_text())
+    script = tmp_path / "ticks.mjs"
+    script.write_text(
+        'import { ticks } from "./charts.mjs";\n'
+        f"console.log(JSON.stringify(ticks({low!r}, {high!r}, {count})));\n"
+    )
+    result = subprocess.run(
+        ["node", str(script)], capture_output=True, text=True, timeout=20, check=True
+    )
+    values = json.loads(result.stdout)
+
+    assert len(values) <= 3 * count + 3
+    if expected is not None:
+        assert values == pytest.approx(expected)

@@ -410,6 +410,19 @@ def test_plots_are_images(
     assert response.content != other.content
 
 
+def test_a_validation_metric_is_drawn_dashed_and_labelled_as_validation(
+    client: TestClient, finished: Trainer
+) -> None:
+    response = client.get(
+        f"/v1/experiments/{finished.experiment_id}/plot.svg",
+        params={"metric": "val_loss"},
+    )
+
+    assert response.status_code == 200
+    assert "zeros (val)" in response.text
+    assert "(train)" not in response.text
+
+
 def test_plotting_an_unrecorded_metric_is_422(
     client: TestClient, finished: Trainer
 ) -> None:
@@ -418,6 +431,7 @@ def test_plotting_an_unrecorded_metric_is_422(
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "metric"
+    assert response.json()["errors"][0]["loc"] == ["query", "metric"]
 
 
 def test_exports_of_an_unknown_experiment_are_404(client: TestClient) -> None:
@@ -425,3 +439,75 @@ def test_exports_of_an_unknown_experiment_are_404(client: TestClient) -> None:
     assert client.get("/v1/experiments/nope/history.parquet").status_code == 404
     assert client.get("/v1/experiments/nope/plot.png").status_code == 404
     assert client.get("/v1/experiments/x/plot.gif").status_code == 422
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    assert response.status_code == 422, response.text
+    error: dict[str, Any] = response.json()["errors"][0]
+    return error
+
+
+def test_a_cursor_past_the_head_is_refused_not_served_empty(
+    client: TestClient, finished: Trainer
+) -> None:
+    page = history(client, finished)
+    url = f"/v1/experiments/{finished.experiment_id}"
+
+    past = error_of(client.get(f"{url}/history", params={"since": page["cursor"] + 1}))
+    events = [
+        error_of(client.get(f"{url}/events", headers={"Last-Event-ID": value}))
+        for value in ("99999999999999999999999", "12abc", str(page["cursor"] + 5))
+    ]
+
+    assert (past["field"], past["value"], past["loc"]) == (
+        "since",
+        page["cursor"] + 1,
+        ["query", "since"],
+    )
+    assert all(error["field"] == "Last-Event-ID" for error in events)
+    assert events[0]["loc"] == ["header", "Last-Event-ID"]
+
+
+def test_filters_that_match_nothing_name_what_is_unknown(
+    client: TestClient, finished: Trainer
+) -> None:
+    url = f"/v1/experiments/{finished.experiment_id}/history"
+
+    metric = error_of(client.get(url, params={"metrics": "loss,bogus,nope"}))
+    label = error_of(client.get(url, params={"initializers": "zeros,bogus"}))
+    run = error_of(client.get(url, params={"runs": "nope"}))
+    epochs = error_of(client.get(url, params={"epoch_from": 5, "epoch_to": 1}))
+
+    assert (metric["field"], metric["value"]) == ("metrics", ["bogus", "nope"])
+    assert "val_loss" in metric["message"]
+    assert (label["field"], label["value"]) == ("initializers", ["bogus"])
+    assert (run["field"], run["value"]) == ("runs", ["nope"])
+    assert (epochs["field"], epochs["value"]) == ("epoch_to", 1)
+    # An empty list is no filter at all.
+    everything = history(client, finished, metrics="")
+    assert set(everything["points"][0]["metrics"]) == {"loss", "accuracy", "val_loss"}
+
+
+def test_a_label_holding_commas_is_selectable_whole_or_repeated(
+    client: TestClient, settings: Settings
+) -> None:
+    bounded = {"name": "random_uniform", "config": {"minval": -1.0, "maxval": 2.0}}
+    trainer = Trainer(settings, [bounded, "zeros", "he_normal"], epochs=1)
+    for run in trainer.run_ids:
+        trainer.claim(run)
+        trainer.epoch(run, 0)
+    label = "random_uniform(minval=-1.0, maxval=2.0)"
+    url = f"/v1/experiments/{trainer.experiment_id}/history"
+
+    whole = client.get(url, params={"initializers": label}).json()["points"]
+    repeated = client.get(
+        url, params=[("initializers", label), ("initializers", "zeros")]
+    )
+    separated = client.get(url, params={"initializers": "zeros,he_normal"})
+
+    assert [p["initializer"] for p in whole] == [label]
+    assert {p["initializer"] for p in repeated.json()["points"]} == {label, "zeros"}
+    assert {p["initializer"] for p in separated.json()["points"]} == {
+        "zeros",
+        "he_normal",
+    }

@@ -142,7 +142,7 @@ def test_summary_of_an_unrecorded_metric_is_422(
         "value": "auc",
         "message": response.json()["errors"][0]["message"],
         "type": "spec_error",
-        "loc": ["body", "metric"],
+        "loc": ["query", "metric"],
     }
 
 
@@ -211,3 +211,34 @@ def test_bad_reruns_are_422_and_unknown_ones_404(
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == field
     assert client.post("/v1/experiments/nope/rerun").status_code == 404
+
+
+def test_ties_split_first_place_whatever_the_order() -> None:
+    a, b = [0.81, 0.79, 0.80], [0.80, 0.80, 0.80]
+
+    forward = first_place_shares({"a": a, "b": b}, higher_is_better=True)
+    backward = first_place_shares({"b": b, "a": a}, higher_is_better=True)
+    equal = first_place_shares({"x": [0.5, 0.5], "y": [0.5]}, higher_is_better=True)
+
+    assert forward == pytest.approx(backward)
+    assert sum(forward.values()) == pytest.approx(1.0)
+    assert equal == {"x": 0.5, "y": 0.5}
+
+
+@pytest.mark.integration
+def test_equal_finals_share_the_rank_and_first_place(
+    client: TestClient, database_url: str
+) -> None:
+    settings: Settings = get_settings().model_copy(update={"stale_after_seconds": 0.0})
+    trainer = Trainer(settings, ["zeros", "he_normal", "normal"], epochs=1, repeats=2)
+    finals = [0.5, 0.5, 0.5, 0.5, 0.4, 0.3]
+    for run, final in zip(trainer.run_ids, finals, strict=True):
+        trainer.claim(run)
+        trainer.epoch(run, 0, val_accuracy=final)
+
+    body = client.get(f"/v1/experiments/{trainer.experiment_id}/summary").json()
+
+    ranks = {r["initializer"]: r["rank"] for r in body["ranking"]}
+    shares = {r["initializer"]: r["first_place_share"] for r in body["ranking"]}
+    assert ranks == {"zeros": 1, "he_normal": 1, "normal": 3}
+    assert shares == {"zeros": 0.5, "he_normal": 0.5, "normal": 0.0}

@@ -86,9 +86,24 @@ def run_history(
     )
 
 
-def _exists(experiment_id: str) -> None:
+def _head(experiment_id: str) -> int:
     with get_sessionmaker()() as session:
-        service.head(session, experiment_id)
+        return service.head(session, experiment_id)
+
+
+def _resume_after(last_event_id: str | None, head: int) -> int:
+    """The cursor a reconnecting client last received, checked like `since`."""
+    if last_event_id is None or not last_event_id.strip():
+        return 0
+    text = last_event_id.strip()
+    if not text.isdigit() or int(text) > head:
+        raise SpecError(
+            "Last-Event-ID",
+            last_event_id,
+            f"must be an event id this stream sent, at most {head}",
+            "header",
+        )
+    return int(text)
 
 
 def _poll(
@@ -131,8 +146,8 @@ async def experiment_events(
 ) -> StreamingResponse:
     """Progress and new points as Server-Sent Events until the experiment ends;
     a reconnect with `Last-Event-ID` resumes after the last points received."""
-    await run_in_threadpool(_exists, experiment_id)
-    since = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    head = await run_in_threadpool(_head, experiment_id)
+    since = _resume_after(last_event_id, head)
 
     async def stream() -> AsyncIterator[str]:
         cursor, last_progress = since, None
@@ -271,7 +286,10 @@ def history_plot(
     unknown = [name for name in chosen if known and name not in known]
     if unknown or len(chosen) > 6:
         raise SpecError(
-            "metric", metric, f"draw up to 6 of the recorded metrics {sorted(known)}"
+            "metric",
+            metric,
+            f"draw up to 6 of the recorded metrics {sorted(known)}",
+            "query",
         )
     image = exports.plot_bytes(points, experiment.name, chosen, image_format)
     media = "image/png" if image_format == "png" else "image/svg+xml"

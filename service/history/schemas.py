@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict
 
+from service.errors import SpecError
 from service.runs.schemas import EXPERIMENT_ID, POINT_EXAMPLE, MetricValues
 
 
@@ -45,9 +46,11 @@ class HistoryPage(BaseModel):
 
 
 def _names(text: str | None) -> list[str] | None:
+    """Comma-separated names, each once; none given means no filter."""
     if text is None:
         return None
-    return [part.strip() for part in text.split(",") if part.strip()]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    return list(dict.fromkeys(names)) or None
 
 
 MAX_PAGE = 10_000
@@ -66,7 +69,13 @@ class HistoryQuery:
             str | None, Query(description="comma-separated, e.g. loss,val_loss")
         ] = None,
         initializers: Annotated[
-            str | None, Query(description="comma-separated initializer labels")
+            list[str] | None,
+            Query(
+                description=(
+                    "initializer labels, comma-separated or the parameter "
+                    "repeated; a label that itself holds commas is taken whole"
+                )
+            ),
         ] = None,
         runs: Annotated[
             str | None, Query(description="comma-separated run ids")
@@ -88,8 +97,12 @@ class HistoryQuery:
         self.since = since
         self.limit = limit
         self.metrics = _names(metrics)
-        self.initializers = _names(initializers)
+        self.initializers = initializers or None
         self.runs = _names(runs)
+        if epoch_from is not None and epoch_to is not None and epoch_from > epoch_to:
+            raise SpecError(
+                "epoch_to", epoch_to, f"is before epoch_from={epoch_from}", "query"
+            )
         self.epoch_from = epoch_from
         self.epoch_to = epoch_to
         self.max_points = max_points

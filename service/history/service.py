@@ -3,13 +3,14 @@
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Row, Text, cast, select
 from sqlalchemy.orm import Session
 
 from service.db.models import EpochRecord, Experiment, Run
-from service.errors import NotFoundError, json_safe
+from service.errors import NotFoundError, SpecError, json_safe
 from service.history.schemas import HistoryQuery
 from service.responses import dumps
 
@@ -49,18 +50,19 @@ def read_page(
     point's metrics stay the JSON text the database holds, for `render_page`
     to pass on without decoding and encoding them again.
     """
+    if query.since > latest:
+        raise SpecError(
+            "since",
+            query.since,
+            f"is past this experiment's latest cursor {latest}: "
+            "a cursor from another experiment, or from a database since reset",
+            "query",
+        )
     conditions: list[Any] = [
         EpochRecord.experiment_id == experiment_id,
         EpochRecord.seq > query.since,
         EpochRecord.seq <= latest,
     ]
-    run_conditions: list[Any] = [Run.experiment_id == experiment_id]
-    if run_id is not None:
-        run_conditions.append(Run.id == run_id)
-    if query.runs is not None:
-        run_conditions.append(Run.id.in_(query.runs))
-    if query.initializers is not None:
-        run_conditions.append(Run.initializer.in_(query.initializers))
     if query.epoch_from is not None:
         conditions.append(EpochRecord.epoch >= query.epoch_from)
     if query.epoch_to is not None:
@@ -68,14 +70,17 @@ def read_page(
 
     # The runs first, then their records alone: a join would leave the plan
     # to table statistics, which lag behind a history that grows every second.
-    runs = session.execute(
+    every_run = session.execute(
         select(Run.id, Run.initializer, Run.repeat, Run.reset_seq, Run.diverged)
-        .where(*run_conditions)
+        .where(Run.experiment_id == experiment_id)
         .order_by(Run.position)
     ).all()
+    runs = _selected_runs(every_run, query, run_id)
     labels = {run: (initializer, repeat) for run, initializer, repeat, _, _ in runs}
-    if len(run_conditions) > 1:
+    if len(runs) < len(every_run):
         conditions.append(EpochRecord.run_id.in_(list(labels)))
+    if query.metrics is not None:
+        _check_metrics(session, experiment_id, query.metrics)
 
     limit = None if query.max_points else query.limit
     raw = raw and query.metrics is None and not query.max_points
@@ -128,6 +133,61 @@ def read_page(
         ],
         "diverged_runs": [run for run, _, _, _, diverged in runs if diverged],
     }
+
+
+RunRow = Row[str, str, int, int | None, bool]
+"""A run as history reads it: id, initializer label, repeat, reset_seq, diverged."""
+
+
+def _selected_runs(
+    every_run: Sequence[RunRow], query: HistoryQuery, run_id: str | None
+) -> list[RunRow]:
+    """The runs the filters name; a name that matches nothing is an error."""
+    runs = [row for row in every_run if run_id is None or row[0] == run_id]
+    if query.runs is not None:
+        ids = {row[0] for row in runs}
+        unknown = [run for run in query.runs if run not in ids]
+        if unknown:
+            raise SpecError("runs", unknown, "no such run in this experiment", "query")
+        runs = [row for row in runs if row[0] in query.runs]
+    if query.initializers is not None:
+        wanted = _labels(query.initializers, {row[1] for row in every_run})
+        runs = [row for row in runs if row[1] in wanted]
+    return runs
+
+
+def _labels(values: list[str], known: set[str]) -> set[str]:
+    """Labels from repeated or comma-separated values; a value that is a label
+    as it stands (labels may hold commas) is taken whole."""
+    wanted: set[str] = set()
+    for value in values:
+        parts = [value] if value in known else [p.strip() for p in value.split(",")]
+        wanted.update(part for part in parts if part)
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise SpecError(
+            "initializers",
+            unknown,
+            f"no such initializer label here; one of {sorted(known)}",
+            "query",
+        )
+    return wanted
+
+
+def _check_metrics(session: Session, experiment_id: str, names: list[str]) -> None:
+    """Every record of an experiment holds the same metrics: one tells them."""
+    sample = session.scalar(
+        select(EpochRecord.metrics)
+        .where(EpochRecord.experiment_id == experiment_id)
+        .limit(1)
+    )
+    if sample is None:
+        return
+    unknown = [name for name in names if name not in sample]
+    if unknown:
+        raise SpecError(
+            "metrics", unknown, f"not recorded here; one of {sorted(sample)}", "query"
+        )
 
 
 class RawJSON(str):

@@ -106,7 +106,8 @@ def first_place_shares(
 ) -> dict[str, float]:
     """How often each initializer ranks first when each one's repeats are
     resampled with replacement (a bootstrap of the ranking)."""
-    labels = [label for label, values in finals.items() if len(values)]
+    # Sampled in name order, so that the order given changes nothing.
+    labels = sorted(label for label, values in finals.items() if len(values))
     if not labels:
         return {}
     rng = np.random.default_rng(seed)
@@ -114,11 +115,12 @@ def first_place_shares(
     means = np.stack(
         [rng.choice(values, (resamples, len(values))).mean(1) for values in samples]
     )
-    # Ties go to the first label, in the order given.
-    winners = means.argmax(0) if higher_is_better else means.argmin(0)
-    wins = np.bincount(winners, minlength=len(labels))
+    best = means.max(0) if higher_is_better else means.min(0)
+    # A tie (accuracies are discrete, so they happen) splits the win.
+    tied = means == best
+    wins = (tied / tied.sum(0)).sum(1)
     shares = dict.fromkeys(finals, 0.0)
     shares.update(
-        {label: int(won) / resamples for label, won in zip(labels, wins, strict=True)}
+        {label: float(won) / resamples for label, won in zip(labels, wins, strict=True)}
     )
     return shares

@@ -160,7 +160,9 @@ def summary(
         for name in m
     }
     if known and metric not in known:
-        raise SpecError("metric", metric, f"not recorded here; one of {sorted(known)}")
+        raise SpecError(
+            "metric", metric, f"not recorded here; one of {sorted(known)}", "query"
+        )
     higher = higher_is_better(metric)
 
     finals = {label: _finals(runs, metric) for label, runs in series.items()}
@@ -175,14 +177,26 @@ def summary(
             -(stats[label].mean or 0) if higher else (stats[label].mean or 0),
         ),
     )
+    means = {label: stats[label].mean for label in order}
+
+    def rank(label: str) -> int:
+        """1 + how many do better: equal means share a rank."""
+        mine = means[label]
+        return 1 + sum(
+            1
+            for other in means.values()
+            if other is not None
+            and (mine is None or (other > mine if higher else other < mine))
+        )
+
     ranking = [
         Ranked(
-            rank=index + 1,
+            rank=rank(label),
             initializer=label,
             final=stats[label],
             first_place_share=shares.get(label, 0.0),
         )
-        for index, label in enumerate(order)
+        for label in order
     ]
     comparisons = [
         PairwiseComparison(a=a, b=b, **asdict(compute.compare(finals[a], finals[b])))

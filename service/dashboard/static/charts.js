@@ -19,12 +19,15 @@ function niceStep(span, count) {
   return nice * power;
 }
 
-function ticks(low, high, count, integer = false) {
+export function ticks(low, high, count, integer = false) {
   let step = niceStep(high - low, count);
   if (integer) step = Math.max(1, Math.round(step));
   const first = Math.ceil(low / step - 1e-9) * step;
   const result = [];
-  for (let value = first; value <= high + step * 1e-9; value += step) {
+  // Bounded: a span of a few ulps would otherwise never reach `high`.
+  for (let i = 0; i <= count * 3 + 2; i += 1) {
+    const value = first + i * step;
+    if (value > high + step * 1e-9) break;
     result.push(Math.abs(value) < step * 1e-9 ? 0 : value);
   }
   return result;
@@ -51,7 +54,9 @@ function extent(series) {
   }
   if (!Number.isFinite(xMin)) return null;
   if (xMax === xMin) xMax = xMin + 1;
-  if (yMax === yMin) {
+  // Flat, or flat but for rounding (means of equal values over different
+  // counts): give the axis a readable span.
+  if (yMax - yMin <= Math.abs(yMax) * 1e-9) {
     const pad = Math.abs(yMin) * 0.05 || 0.5;
     yMin -= pad;
     yMax += pad;
