@@ -61,15 +61,24 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
 
 
+def _experiment_path(experiment_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"/v1/experiments/{quote(experiment_id, safe='')}"
+
+
 def _history(args: argparse.Namespace) -> int:
     file_format, _, layout = args.format.partition("-")
-    path = f"/v1/experiments/{args.experiment_id}/history.{file_format}"
+    path = f"{_experiment_path(args.experiment_id)}/history.{file_format}"
     return _download(args.url, path, {"layout": layout or "long"}, args.output)
 
 
 def _plot(args: argparse.Namespace) -> int:
-    image_format = "svg" if args.output.suffix == ".svg" else "png"
-    path = f"/v1/experiments/{args.experiment_id}/plot.{image_format}"
+    image_format = args.output.suffix.lower().removeprefix(".")
+    if image_format not in ("png", "svg"):
+        print(f"initlab plot: {args.output} must end in .png or .svg", file=sys.stderr)
+        return 2
+    path = f"{_experiment_path(args.experiment_id)}/plot.{image_format}"
     params = {"metric": args.metric} if args.metric else {}
     return _download(args.url, path, params, args.output)
 
@@ -88,9 +97,13 @@ def _download(url: str, path: str, params: dict[str, Any], output: Path | None) 
     if output is None:
         sys.stdout.buffer.write(response.content)
         sys.stdout.flush()
-    else:
+        return 0
+    try:
         output.write_bytes(response.content)
-        print(f"written to {output}")
+    except OSError as exc:
+        print(f"initlab: cannot write {output}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"written to {output}")
     return 0
 
 

@@ -224,3 +224,18 @@ def test_history_and_aggregate_serve_the_diagnostics(client: TestClient) -> None
         assert last["layer0_weight_norm"]["count"] == 2
         assert last["layer0_grad_norm"]["count"] == 2
         assert "layer0_act_mean" in last
+
+
+def test_a_diverged_layer_has_no_dead_count_or_symmetry_flag() -> None:
+    from worker.engine.diagnostics import layer_metrics
+
+    kernels = [np.array([[[np.nan, 1.0], [0.5, 0.5]], [[1.0, 1.0], [0.5, 0.5]]])]
+    biases = [np.zeros((2, 2))]
+    summaries = np.array([[[np.nan, np.nan, np.nan, 0.0]], [[0.1, 0.2, 0.3, 0.5]]])
+
+    broken, fine = layer_metrics(["relu"], kernels, biases, summaries)
+
+    assert np.isnan(broken["layer0_dead_fraction"])
+    assert np.isnan(broken["layer0_symmetric"])
+    assert fine["layer0_dead_fraction"] == 0.5
+    assert fine["layer0_symmetric"] == 1.0

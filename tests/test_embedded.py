@@ -124,6 +124,21 @@ def test_embedded_server_trains_the_reference_spec(
     assert wide.read_text().splitlines()[0].startswith("initializer,zeros,zeros")
     assert plot.read_bytes().startswith(b"<?xml")
     assert parquet.read_bytes().startswith(b"PAR1")
+    unwritable = subprocess.run(
+        [*cli, "history", done["id"], "-o", str(tmp_path / "no" / "x.csv")]
+        + ["--url", url],
+        capture_output=True,
+        text=True,
+    )
+    jpeg = subprocess.run(
+        [*cli, "plot", done["id"], "-o", str(tmp_path / "x.jpg"), "--url", url],
+        capture_output=True,
+        text=True,
+    )
+    assert (unwritable.returncode, jpeg.returncode) == (1, 2)
+    assert "cannot write" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
+    assert ".png or .svg" in jpeg.stderr
     assert len(json.loads(as_json.stdout)["points"]) == 10
 
 

@@ -511,3 +511,23 @@ def test_a_label_holding_commas_is_selectable_whole_or_repeated(
         "zeros",
         "he_normal",
     }
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula(
+    client: TestClient, settings: Settings
+) -> None:
+    import csv
+    import io
+
+    formula = {"name": "zeros", "config": {}, "label": '=HYPERLINK("x","y")'}
+    trainer = Trainer(settings, [formula, "he_normal"], epochs=1)
+    for run in trainer.run_ids:
+        trainer.claim(run)
+        trainer.epoch(run, 0)
+    url = f"/v1/experiments/{trainer.experiment_id}/history.csv"
+
+    for layout in ("long", "wide"):
+        text = client.get(url, params={"layout": layout}).text
+        cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+        assert '\'=HYPERLINK("x","y")' in cells
+        assert not any(cell.startswith(("=", "@", "+")) for cell in cells)

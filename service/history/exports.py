@@ -79,7 +79,7 @@ def long_csv(points: list[Point]) -> str:
         metrics = point["metrics"]
         writer.writerow(
             [
-                *(point[column] for column in ID_COLUMNS),
+                *(_text(point[column]) for column in ID_COLUMNS),
                 *(_cell(metrics.get(name)) for name in names),
             ]
         )
@@ -91,7 +91,7 @@ def wide_csv(points: list[Point], labels: list[str]) -> str:
     table = WideTable.of(points, labels)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["initializer", *(label for label, _ in table.columns)])
+    writer.writerow(["initializer", *(_text(label) for label, _ in table.columns)])
     writer.writerow(["metric", *(name for _, name in table.columns)])
     writer.writerow(["epoch", *([""] * len(table.columns))])
     for epoch, row in zip(table.epochs, table.rows, strict=True):
@@ -126,6 +126,18 @@ def parquet_bytes(frame: Any) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, engine="pyarrow", index=frame.index.name is not None)
     return buffer.getvalue()
+
+
+# A spreadsheet takes a cell starting with one of these for a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: Any) -> Any:
+    """A text cell that a spreadsheet shows as text, never runs: labels are
+    user input. Numbers pass as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _cell(value: float | None) -> Any:

@@ -92,13 +92,20 @@ def layer_metrics(
             "act_mean": summaries[:, index, ACT_MEAN],
             "act_std": summaries[:, index, ACT_STD],
         }
+        # Counts and flags of weights or outputs that are no longer numbers
+        # (a diverged run) are unknown, not zero.
+        broken = ~np.isfinite(kernel).all(axis=(1, 2)) | ~np.isfinite(
+            summaries[:, index, ACT_MEAN]
+        )
         if activation in CLAMPING_ACTIVATIONS:
-            columns["dead_fraction"] = summaries[:, index, DEAD_FRACTION]
+            dead = summaries[:, index, DEAD_FRACTION]
+            columns["dead_fraction"] = np.where(broken, np.nan, dead)
         if kernel.shape[2] >= 2:
             bias = biases[index]
-            columns["symmetric"] = symmetric(
+            alike = symmetric(
                 kernel, None if bias is None else np.asarray(bias, dtype=np.float64)
-            ).astype(np.float64)
+            )
+            columns["symmetric"] = np.where(broken, np.nan, alike.astype(np.float64))
         for name, values in columns.items():
             key = f"layer{index}_{name}"
             for model, value in enumerate(values.tolist()):
