@@ -124,9 +124,9 @@ def test_embedded_server_trains_the_reference_spec(
     assert wide.read_text().splitlines()[0].startswith("initializer,zeros,zeros")
     assert plot.read_bytes().startswith(b"<?xml")
     assert parquet.read_bytes().startswith(b"PAR1")
+    missing_folder = str(tmp_path / "no" / "x.csv")
     unwritable = subprocess.run(
-        [*cli, "history", done["id"], "-o", str(tmp_path / "no" / "x.csv")]
-        + ["--url", url],
+        [*cli, "history", done["id"], "-o", missing_folder, "--url", url],
         capture_output=True,
         text=True,
     )

@@ -242,3 +242,19 @@ def test_equal_finals_share_the_rank_and_first_place(
     shares = {r["initializer"]: r["first_place_share"] for r in body["ranking"]}
     assert ranks == {"zeros": 1, "he_normal": 1, "normal": 3}
     assert shares == {"zeros": 0.5, "he_normal": 0.5, "normal": 0.0}
+
+
+@pytest.mark.integration
+def test_initializers_without_a_finished_repeat_have_no_rank(
+    client: TestClient, database_url: str
+) -> None:
+    settings: Settings = get_settings().model_copy(update={"stale_after_seconds": 0.0})
+    trainer = Trainer(settings, ["zeros", "he_normal"], epochs=1)
+    first, _ = trainer.run_ids
+    trainer.claim(first)
+    trainer.epoch(first, 0, val_accuracy=0.7)
+
+    body = client.get(f"/v1/experiments/{trainer.experiment_id}/summary").json()
+
+    ranks = {r["initializer"]: r["rank"] for r in body["ranking"]}
+    assert ranks == {"zeros": 1, "he_normal": None}

@@ -68,7 +68,8 @@ class Aggregate(BaseModel):
 
 
 class Ranked(BaseModel):
-    rank: int
+    rank: int | None
+    """Equal means share a rank; null while no repeat has finished."""
     initializer: str
     final: Stat
     first_place_share: float

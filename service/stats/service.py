@@ -179,14 +179,15 @@ def summary(
     )
     means = {label: stats[label].mean for label in order}
 
-    def rank(label: str) -> int:
+    def rank(label: str) -> int | None:
         """1 + how many do better: equal means share a rank."""
         mine = means[label]
+        if mine is None:
+            return None
         return 1 + sum(
             1
             for other in means.values()
-            if other is not None
-            and (mine is None or (other > mine if higher else other < mine))
+            if other is not None and (other > mine if higher else other < mine)
         )
 
     ranking = [

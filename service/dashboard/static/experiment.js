@@ -325,7 +325,7 @@ function renderSummary(summary) {
     const stat = entry.final;
     const ci = stat.ci_low === null ? "–" : `${formatNumber(stat.ci_low)} … ${formatNumber(stat.ci_high)}`;
     body.append(el("tr", { dataset: { initializer: entry.initializer } },
-      el("td", {}, String(entry.rank)),
+      el("td", {}, entry.rank === null ? "–" : String(entry.rank)),
       el("th", { scope: "row" }, swatch(colorFor(labels.indexOf(entry.initializer))), entry.initializer),
       el("td", {}, meanStd(stat)),
       el("td", {}, ci),
