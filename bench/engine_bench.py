@@ -10,6 +10,8 @@ Every measurement runs in a fresh Python process of its own, so its peak
 resident memory is its own and its wall time includes any tracing or compiling
 the engine does on its first call (imports and data loading are not timed).
 The service's memory is that of the server and its worker processes together.
+The Keras loop records what a notebook records; the packed engine and the
+service also record the per-layer diagnostics, as the service does by default.
 """
 
 import argparse
@@ -72,7 +74,7 @@ SERVICE_COLD = "svc-cold"
 COMPARED = ("keras", "packed", SERVICE_COLD, SERVICE)
 
 
-def reference_plan(epochs: int) -> Any:
+def reference_plan(epochs: int, diagnostics: bool) -> Any:
     from worker.engine.plan import LayerPlan, TrainingPlan
 
     return TrainingPlan(
@@ -82,6 +84,7 @@ def reference_plan(epochs: int) -> Any:
         metrics=("accuracy",),
         batch_size=16,
         epochs=epochs,
+        diagnostics=diagnostics,
     )
 
 
@@ -117,7 +120,10 @@ def rss_mb(field: str) -> float:
 def measure(args: argparse.Namespace) -> Measurement:
     """One engine on one grid, in this process; called in the child."""
     engine = ENGINES[args.engine](args)
-    plan, runs, data = reference_plan(args.epochs), grid(args.runs), banknote()
+    # The Keras loop is the notebook's, which records no diagnostics; the
+    # packed engine records them, as the service does by default.
+    plan = reference_plan(args.epochs, diagnostics=args.engine != "keras")
+    runs, data = grid(args.runs), banknote()
     reported = 0
 
     def sink(run: int, epoch: int, metrics: dict[str, float]) -> bool:
