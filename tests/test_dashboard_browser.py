@@ -2,6 +2,7 @@
 from the form against the real API, PostgreSQL, Redis and a Celery worker, and
 watches its curves and summary appear."""
 
+import os
 import shutil
 import socket
 import tempfile
@@ -71,6 +72,9 @@ def _ready(probe: httpx.Client) -> bool:
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        # CI installs both and sets INITLAB_REQUIRE_BROWSER: there, no skip.
+        if os.environ.get("INITLAB_REQUIRE_BROWSER"):
+            pytest.fail("INITLAB_REQUIRE_BROWSER is set but Chromium is missing")
         pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
