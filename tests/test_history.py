@@ -456,7 +456,13 @@ def test_a_cursor_past_the_head_is_refused_not_served_empty(
     past = error_of(client.get(f"{url}/history", params={"since": page["cursor"] + 1}))
     events = [
         error_of(client.get(f"{url}/events", headers={"Last-Event-ID": value}))
-        for value in ("99999999999999999999999", "12abc", str(page["cursor"] + 5))
+        for value in (
+            "99999999999999999999999",
+            "9" * 5000,
+            "12abc",
+            "\u00b2".encode("latin-1"),
+            str(page["cursor"] + 5),
+        )
     ]
 
     assert (past["field"], past["value"], past["loc"]) == (
@@ -483,6 +489,8 @@ def test_filters_that_match_nothing_name_what_is_unknown(
     assert (label["field"], label["value"]) == ("initializers", ["bogus"])
     assert (run["field"], run["value"]) == ("runs", ["nope"])
     assert (epochs["field"], epochs["value"]) == ("epoch_to", 1)
+    repeated = client.get(url, params=[("metrics", "loss"), ("metrics", "val_loss")])
+    assert set(repeated.json()["points"][0]["metrics"]) == {"loss", "val_loss"}
     # An empty list is no filter at all.
     everything = history(client, finished, metrics="")
     assert set(everything["points"][0]["metrics"]) == {"loss", "accuracy", "val_loss"}
@@ -505,8 +513,17 @@ def test_a_label_holding_commas_is_selectable_whole_or_repeated(
     )
     separated = client.get(url, params={"initializers": "zeros,he_normal"})
 
+    within = client.get(url, params={"initializers": f"zeros,{label},he_normal"})
+    empty = client.get(url, params={"initializers": ""})
+
     assert [p["initializer"] for p in whole] == [label]
     assert {p["initializer"] for p in repeated.json()["points"]} == {label, "zeros"}
+    assert {p["initializer"] for p in within.json()["points"]} == {
+        label,
+        "zeros",
+        "he_normal",
+    }
+    assert len(empty.json()["points"]) == 3
     assert {p["initializer"] for p in separated.json()["points"]} == {
         "zeros",
         "he_normal",

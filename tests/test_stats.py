@@ -258,3 +258,31 @@ def test_initializers_without_a_finished_repeat_have_no_rank(
 
     ranks = {r["initializer"]: r["rank"] for r in body["ranking"]}
     assert ranks == {"zeros": 1, "he_normal": None}
+
+
+@pytest.mark.integration
+def test_diverged_repeats_are_counted_and_rank_last(
+    client: TestClient, database_url: str
+) -> None:
+    settings: Settings = get_settings().model_copy(update={"stale_after_seconds": 0.0})
+    trainer = Trainer(settings, ["zeros", "he_normal", "normal"], epochs=1, repeats=2)
+    finals = [0.5, float("nan"), float("nan"), float("inf"), 0.7, 0.6]
+    for run, final in zip(trainer.run_ids, finals, strict=True):
+        trainer.claim(run)
+        trainer.epoch(run, 0, val_loss=final)
+
+    body = client.get(
+        f"/v1/experiments/{trainer.experiment_id}/summary",
+        params={"metric": "val_loss"},
+    ).json()
+
+    by_label = {r["initializer"]: r for r in body["ranking"]}
+    assert [r["initializer"] for r in body["ranking"]] == [
+        "zeros",
+        "normal",
+        "he_normal",
+    ]
+    assert (by_label["zeros"]["rank"], by_label["zeros"]["diverged"]) == (1, 1)
+    assert by_label["zeros"]["final"]["count"] == 1
+    assert (by_label["he_normal"]["rank"], by_label["he_normal"]["diverged"]) == (3, 2)
+    assert by_label["normal"]["diverged"] == 0

@@ -96,7 +96,8 @@ def _resume_after(last_event_id: str | None, head: int) -> int:
     if last_event_id is None or not last_event_id.strip():
         return 0
     text = last_event_id.strip()
-    if not text.isdigit() or int(text) > head:
+    # ASCII digits only ("²" is a digit to Python), and no longer than a cursor.
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > head:
         raise SpecError(
             "Last-Event-ID",
             last_event_id,

@@ -45,12 +45,13 @@ class HistoryPage(BaseModel):
     )
 
 
-def _names(text: str | None) -> list[str] | None:
-    """Comma-separated names, each once; none given means no filter."""
-    if text is None:
+def _names(values: list[str] | None) -> list[str] | None:
+    """Names from repeated or comma-separated values, each once; none given
+    (or only empty ones) means no filter."""
+    if values is None:
         return None
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    return list(dict.fromkeys(names)) or None
+    names = [part.strip() for value in values for part in value.split(",")]
+    return list(dict.fromkeys(name for name in names if name)) or None
 
 
 MAX_PAGE = 10_000
@@ -66,7 +67,8 @@ class HistoryQuery:
         ] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 2000,
         metrics: Annotated[
-            str | None, Query(description="comma-separated, e.g. loss,val_loss")
+            list[str] | None,
+            Query(description="comma-separated or repeated, e.g. loss,val_loss"),
         ] = None,
         initializers: Annotated[
             list[str] | None,
@@ -78,7 +80,7 @@ class HistoryQuery:
             ),
         ] = None,
         runs: Annotated[
-            str | None, Query(description="comma-separated run ids")
+            list[str] | None, Query(description="run ids, comma-separated or repeated")
         ] = None,
         epoch_from: Annotated[int | None, Query(ge=0, le=2**31)] = None,
         epoch_to: Annotated[int | None, Query(ge=0, le=2**31)] = None,
@@ -97,7 +99,8 @@ class HistoryQuery:
         self.since = since
         self.limit = limit
         self.metrics = _names(metrics)
-        self.initializers = initializers or None
+        values = [value for value in initializers or [] if value.strip()]
+        self.initializers = values or None
         self.runs = _names(runs)
         if epoch_from is not None and epoch_to is not None and epoch_from > epoch_to:
             raise SpecError(

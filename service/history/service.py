@@ -158,12 +158,25 @@ def _selected_runs(
 
 
 def _labels(values: list[str], known: set[str]) -> set[str]:
-    """Labels from repeated or comma-separated values; a value that is a label
-    as it stands (labels may hold commas) is taken whole."""
+    """Labels from repeated or comma-separated values; labels may hold commas,
+    so the longest run of comma-separated parts that is a label is one."""
+    widest = max((label.count(",") for label in known), default=0)
     wanted: set[str] = set()
     for value in values:
-        parts = [value] if value in known else [p.strip() for p in value.split(",")]
-        wanted.update(part for part in parts if part)
+        parts = value.split(",")
+        start = 0
+        while start < len(parts):
+            end = next(
+                (
+                    end
+                    for end in range(min(len(parts), start + widest + 1), start, -1)
+                    if ",".join(parts[start:end]).strip() in known
+                ),
+                start + 1,
+            )
+            wanted.add(",".join(parts[start:end]).strip())
+            start = end
+    wanted.discard("")
     unknown = sorted(wanted - known)
     if unknown:
         raise SpecError(

@@ -69,9 +69,13 @@ class Aggregate(BaseModel):
 
 class Ranked(BaseModel):
     rank: int | None
-    """Equal means share a rank; null while no repeat has finished."""
+    """Equal means share a rank; every repeat diverged ranks last; null while
+    no repeat has finished."""
     initializer: str
     final: Stat
+    diverged: int
+    """Finished repeats whose final value is not a number (a diverged run):
+    `final` and the comparisons leave them out."""
     first_place_share: float
     """How often it ranks first when repeats are resampled."""
 
@@ -117,6 +121,7 @@ class ExperimentSummary(BaseModel):
                             "rank": 1,
                             "initializer": "lecun_uniform",
                             "final": SUMMARY_EXAMPLE,
+                            "diverged": 0,
                             "first_place_share": 0.71,
                         }
                     ],

@@ -178,12 +178,15 @@ def summary(
         ),
     )
     means = {label: stats[label].mean for label in order}
+    diverged = {label: len(series[label]) - len(finals[label]) for label in order}
+    ranked = sum(mean is not None for mean in means.values())
 
     def rank(label: str) -> int | None:
-        """1 + how many do better: equal means share a rank."""
+        """1 + how many do better: equal means share a rank. Diverged through
+        and through ranks last; nothing finished, not at all."""
         mine = means[label]
         if mine is None:
-            return None
+            return ranked + 1 if diverged[label] else None
         return 1 + sum(
             1
             for other in means.values()
@@ -195,6 +198,7 @@ def summary(
             rank=rank(label),
             initializer=label,
             final=stats[label],
+            diverged=diverged[label],
             first_place_share=shares.get(label, 0.0),
         )
         for label in order

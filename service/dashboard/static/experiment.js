@@ -329,7 +329,7 @@ function renderSummary(summary) {
       el("th", { scope: "row" }, swatch(colorFor(labels.indexOf(entry.initializer))), entry.initializer),
       el("td", {}, meanStd(stat)),
       el("td", {}, ci),
-      el("td", {}, String(stat.count)),
+      el("td", {}, entry.diverged ? `${stat.count} (+${entry.diverged} diverged)` : String(stat.count)),
       el("td", {}, `${Math.round(entry.first_place_share * 100)}%`),
     ));
   }
