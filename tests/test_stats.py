@@ -194,9 +194,14 @@ def test_summary_with_reruns_pools_their_repeats(
         params={"with_reruns": True},
     ).json()
 
+    from_the_rerun = client.get(
+        f"/v1/experiments/{rerun['id']}/summary", params={"with_reruns": True}
+    ).json()
+
     assert alone["runs_counted"] == 6
     assert pooled["runs_counted"] == 12
     assert pooled["ranking"][0]["final"]["count"] == 6
+    assert from_the_rerun["runs_counted"] == 12
 
 
 @pytest.mark.integration

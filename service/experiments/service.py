@@ -84,9 +84,19 @@ def rerun_spec(
 
 
 def lineage(session: Session, experiment_id: str) -> list[str]:
-    """The experiment and every rerun of it, and of those, oldest first."""
-    found = [experiment_id]
-    frontier = [experiment_id]
+    """The whole family of reruns the experiment belongs to: the original it
+    was rerun from (or itself), and every rerun of that, and of those, oldest
+    first, whichever member is asked about."""
+    root, seen = experiment_id, {experiment_id}
+    while (
+        parent := session.scalar(
+            select(Experiment.parent_id).where(Experiment.id == root)
+        )
+    ) is not None and parent not in seen:
+        root = parent
+        seen.add(parent)
+    found = [root]
+    frontier = [root]
     while frontier:
         children = list(
             session.scalars(

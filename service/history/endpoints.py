@@ -25,13 +25,22 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
+def _matches(tag: str, if_none_match: str) -> bool:
+    """If-None-Match's weak comparison: `*`, or the same tag with or without
+    its `W/`."""
+    if if_none_match.strip() == "*":
+        return True
+    opaque = tag.removeprefix("W/")
+    return any(
+        value.strip().removeprefix("W/") == opaque for value in if_none_match.split(",")
+    )
+
+
 def _page_or_304(
     page_of: Any, latest: int, tag: str, if_none_match: str | None
 ) -> Response:
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
-    if if_none_match is not None and tag in {
-        v.strip() for v in if_none_match.split(",")
-    }:
+    if if_none_match is not None and _matches(tag, if_none_match):
         return Response(status_code=304, headers=headers)
     body = service.render_page(page_of(latest))
     return Response(body, media_type="application/json", headers=headers)
