@@ -151,7 +151,7 @@ export function buildSpec(form) {
   const optimizer = learningRate === null
     ? control(form, "optimizer").value
     : { name: control(form, "optimizer").value, learning_rate: learningRate };
-  return {
+  const spec = {
     name: control(form, "name").value,
     dataset: { source: control(form, "source").value },
     model: { layers },
@@ -165,6 +165,11 @@ export function buildSpec(form) {
     metrics,
     seed: numberField(form, "seed") ?? 0,
   };
+  // A field left empty takes the API's default.
+  for (const key of ["repeats", "epochs", "batch_size"]) {
+    if (spec[key] === null) delete spec[key];
+  }
+  return spec;
 }
 
 // Which form control an error's field path belongs to.
