@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -234,8 +235,8 @@ def render_page(page: Page) -> bytes:
     return f'{head}"points":[{",".join(parts)}]{tail}'.encode()
 
 
-def _finite(value: Any) -> bool:
-    return value is not None and value == value and abs(value) != float("inf")
+def _is_number(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def downsample(points: list[Point], per_run: int) -> list[Point]:
@@ -256,7 +257,7 @@ def downsample(points: list[Point], per_run: int) -> list[Point]:
             finite = [
                 (point["metrics"][name], index)
                 for index, point in enumerate(series)
-                if _finite(point["metrics"].get(name))
+                if _is_number(point["metrics"].get(name))
             ]
             if finite:
                 keep |= {min(finite)[1], max(finite)[1]}
