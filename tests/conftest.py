@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,11 @@ os.environ.update(
         "INITLAB_QUEUE_PREFIX": QUEUE_PREFIX,
         "INITLAB_DATA_DIR": str(SHARED_DATA),
         "INITLAB_HEARTBEAT_SECONDS": "0.5",
-        "INITLAB_STALE_AFTER_SECONDS": "4",
+        # Owners that die are noticed at once by their process id; a live one
+        # that goes silent this long loses its run. Shorter than this, a slow
+        # machine busy loading TensorFlow can look silent and lose a run that
+        # was fine.
+        "INITLAB_STALE_AFTER_SECONDS": "30",
         "INITLAB_SWEEP_INTERVAL_SECONDS": "1",
         "INITLAB_UNPUBLISHED_GRACE_SECONDS": "1",
         "INITLAB_BROKER_VISIBILITY_TIMEOUT_SECONDS": "30",
@@ -83,3 +88,15 @@ def client(database_url: str, redis_client: object) -> Iterator[object]:
 
     with TestClient(create_app()) as test_client:
         yield test_client
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    """A failed test that ran servers or workers shows the end of their logs."""
+    report = yield
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.failed and call.when == "call" and isinstance(tmp_path, Path):
+        for log in sorted(tmp_path.rglob("*.log")):
+            tail = log.read_text(errors="replace")[-6000:]
+            report.sections.append((f"end of {log.relative_to(tmp_path)}", tail))
+    return report

@@ -1,5 +1,6 @@
 """Claiming, recording and sweeping runs, against PostgreSQL."""
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -189,6 +190,25 @@ def test_a_dead_local_owner_is_noticed_without_waiting(
     assert lease.attempt == 2
 
 
+def test_an_exited_owner_nobody_reaped_counts_as_gone() -> None:
+    import socket
+    import subprocess
+    import time
+
+    here = socket.gethostname()
+    unreaped = subprocess.Popen(["true"])
+    try:
+        # Until it is waited for, the exited child stays a zombie.
+        deadline = time.monotonic() + 10
+        while not leases.owner_is_gone(f"{here}/{unreaped.pid}"):
+            assert time.monotonic() < deadline, "the exited child never looked gone"
+            time.sleep(0.05)
+        assert not leases.owner_is_gone(f"{here}/{os.getpid()}")
+    finally:
+        unreaped.wait()
+    assert leases.owner_is_gone(f"{here}/{unreaped.pid}")
+
+
 def test_after_max_attempts_the_run_fails_with_the_reason(
     run_id: str, settings: Settings
 ) -> None:
@@ -257,7 +277,9 @@ def test_a_queued_run_whose_message_vanished_is_sent_again(
 
     assert run_id in report.resent
     assert redis_client.llen(queue) >= 1
-    assert load(run_id).enqueued_at > utcnow() - timedelta(seconds=60)
+    sent_at = load(run_id).enqueued_at
+    assert sent_at is not None
+    assert sent_at > utcnow() - timedelta(seconds=60)
 
 
 def test_a_queued_run_behind_a_backlog_is_left_alone(

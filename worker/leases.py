@@ -11,6 +11,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -49,7 +50,20 @@ def owner_is_gone(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """A process that has exited but was never reaped: in a container whose
+    first process does not reap orphans, a killed worker's pool processes stay
+    so, and still answer signal 0."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may
+    # itself hold spaces or parentheses.
+    return stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 def is_abandoned(run: Run, settings: Settings, now: datetime) -> bool:
