@@ -298,3 +298,57 @@ def test_a_queued_run_behind_a_backlog_is_left_alone(
 
     assert run_id not in report.resent
     redis_client.delete(queue)
+
+
+def test_after_a_pause_silence_waits_for_the_next_pass(
+    run_id: str, settings: Settings
+) -> None:
+    assert claim(run_id, "elsewhere/1", settings) is not None
+    age_heartbeat(run_id, 600)
+
+    assert sweep(settings, judge_silence=False).requeued == []
+    assert load(run_id).status == RunStatus.RUNNING
+    assert sweep(settings).requeued == [run_id]
+
+
+def test_a_gone_owner_is_taken_back_even_after_a_pause(
+    run_id: str, settings: Settings
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    owner = f"{socket.gethostname()}/{gone.stdout.strip()}"
+    assert claim(run_id, owner, settings) is not None
+
+    assert sweep(settings, judge_silence=False).requeued == [run_id]
+
+
+def test_the_sweeper_notices_its_own_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker import sweeper
+
+    settings = get_settings().model_copy(
+        update={"sweep_interval_seconds": 0.01, "heartbeat_seconds": 5.0}
+    )
+    # Each pass reads the clock as it starts and as it ends; between the second
+    # and the third the machine slept for a minute.
+    readings = iter([0.0, 0.2, 0.25, 0.3, 60.3, 60.4])
+    judged: list[bool] = []
+    loop = sweeper.Sweeper(settings, clock=lambda: next(readings))
+
+    def fake_sweep(_: Settings, *, judge_silence: bool) -> None:
+        judged.append(judge_silence)
+        if len(judged) == 3:
+            loop.stop()
+
+    monkeypatch.setattr(sweeper, "sweep", fake_sweep)
+    loop.start()
+    loop.join(timeout=10)
+
+    assert judged == [True, True, False]

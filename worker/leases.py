@@ -66,12 +66,17 @@ def _is_zombie(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
-def is_abandoned(run: Run, settings: Settings, now: datetime) -> bool:
-    """A running run whose worker is gone or silent for too long."""
+def is_abandoned(
+    run: Run, settings: Settings, now: datetime, *, judge_silence: bool = True
+) -> bool:
+    """A running run whose worker is gone, or silent for too long when
+    `judge_silence` holds."""
     if run.status != RunStatus.RUNNING:
         return False
     if owner_is_gone(run.lease_owner):
         return True
+    if not judge_silence:
+        return False
     stale_before = now - timedelta(seconds=settings.stale_after_seconds)
     return run.heartbeat_at is None or run.heartbeat_at < stale_before
 

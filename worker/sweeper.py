@@ -5,7 +5,9 @@ is a compare-and-set on the run's state, so sweepers on many hosts agree.
 """
 
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +33,9 @@ class SweepReport:
     resent: list[str] = field(default_factory=list)
 
 
-def sweep(settings: Settings) -> SweepReport:
+def sweep(settings: Settings, *, judge_silence: bool = True) -> SweepReport:
+    """One pass. Without `judge_silence`, only runs whose owner is known to be
+    gone are taken back; silent owners wait for a later pass."""
     report = SweepReport()
     now = utcnow()
 
@@ -40,7 +44,7 @@ def sweep(settings: Settings) -> SweepReport:
             session.scalars(select(Run).where(Run.status == RunStatus.RUNNING))
         )
         for run in running:
-            if not is_abandoned(run, settings, now):
+            if not is_abandoned(run, settings, now, judge_silence=judge_silence):
                 continue
             last_owner = run.lease_owner
             if run.attempts >= settings.max_attempts:
@@ -143,8 +147,11 @@ def queue_length(queue: str) -> int | None:
 class Sweeper:
     """Sweeps in a daemon thread until stopped."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
+        self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
@@ -154,11 +161,29 @@ class Sweeper:
     def stop(self) -> None:
         self._stop.set()
 
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
     def _loop(self) -> None:
+        finished: float | None = None
         while True:
+            started = self._clock()
+            waited = 0.0 if finished is None else started - finished
+            paused = was_paused(waited, self._settings)
+            if paused:
+                log.info("sweep.after_pause", waited_seconds=round(waited, 1))
             try:
-                sweep(self._settings)
+                sweep(self._settings, judge_silence=not paused)
             except Exception as exc:
                 log.warning("sweep.failed", error=repr(exc))
+            finished = self._clock()
             if self._stop.wait(self._settings.sweep_interval_seconds):
                 return
+
+
+def was_paused(waited: float, settings: Settings) -> bool:
+    """Whether a wait between sweeps took longer than a heartbeat beyond its
+    interval: the machine slept or this process was starved, and the workers'
+    heartbeats stopped with it, so their silence proves nothing yet. The clock
+    is the wall clock, which unlike the waits' monotonic one counts a suspend."""
+    return waited > settings.sweep_interval_seconds + settings.heartbeat_seconds
