@@ -2,6 +2,7 @@
 then through the API on epochs written as workers write them."""
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,22 @@ def test_comparison_is_welch_with_hedges_g() -> None:
     assert result.welch_t == pytest.approx(welch.statistic)
     assert result.p_value == pytest.approx(welch.pvalue)
     assert result.hedges_g == pytest.approx(g)
+
+
+def test_a_constant_side_is_compared_without_warnings() -> None:
+    constant, varied = [0.5, 0.5, 0.5], [0.4, 0.3, 0.35]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compare(constant, varied)
+
+    # With one side constant, Welch's t is the other side's one-sample t
+    # against the constant, on its own n - 1 degrees of freedom.
+    t = (0.5 - 0.35) / (np.std(varied, ddof=1) / math.sqrt(3))
+    assert result.welch_t == pytest.approx(t)
+    assert result.p_value == pytest.approx(2 * stats.t.sf(t, 2))
+    alike = compare(constant, constant)
+    assert (alike.difference, alike.welch_t, alike.p_value) == (0.0, None, None)
 
 
 def test_first_place_shares_add_up_and_favour_the_clear_winner() -> None:
