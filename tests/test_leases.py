@@ -1,6 +1,9 @@
 """Claiming, recording and sweeping runs, against PostgreSQL."""
 
 import os
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -64,6 +67,17 @@ def epoch_rows(run_id: str) -> list[tuple[int, int]]:
             .order_by(EpochRecord.epoch)
         )
         return [(epoch, attempt) for epoch, attempt in rows]
+
+
+def gone_local_owner() -> str:
+    """The owner name of a process of this host that has exited."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return f"{socket.gethostname()}/{gone.stdout.strip()}"
 
 
 def age_heartbeat(run_id: str, seconds: float) -> None:
@@ -171,18 +185,7 @@ def test_a_live_worker_keeps_its_run(run_id: str, settings: Settings) -> None:
 def test_a_dead_local_owner_is_noticed_without_waiting(
     run_id: str, settings: Settings
 ) -> None:
-    import socket
-    import subprocess
-    import sys
-
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    owner = f"{socket.gethostname()}/{gone.stdout.strip()}"
-    assert claim(run_id, owner, settings) is not None
+    assert claim(run_id, gone_local_owner(), settings) is not None
 
     lease = claim(run_id, "host-b/2", settings)
 
@@ -191,8 +194,6 @@ def test_a_dead_local_owner_is_noticed_without_waiting(
 
 
 def test_an_exited_owner_nobody_reaped_counts_as_gone() -> None:
-    import socket
-    import subprocess
     import time
 
     here = socket.gethostname()
@@ -314,18 +315,7 @@ def test_after_a_pause_silence_waits_for_the_next_pass(
 def test_a_gone_owner_is_taken_back_even_after_a_pause(
     run_id: str, settings: Settings
 ) -> None:
-    import socket
-    import subprocess
-    import sys
-
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    owner = f"{socket.gethostname()}/{gone.stdout.strip()}"
-    assert claim(run_id, owner, settings) is not None
+    assert claim(run_id, gone_local_owner(), settings) is not None
 
     assert sweep(settings, judge_silence=False).requeued == [run_id]
 
