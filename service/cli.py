@@ -10,8 +10,14 @@ from service.config import get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from service.embedded import serve
+    from service.embedded import serve, unusable_address
 
+    reason = unusable_address(args.host, args.port)
+    if reason is not None:
+        sys.stderr.write(
+            f"initlab serve: cannot listen on {args.host}:{args.port}: {reason}\n"
+        )
+        return 1
     settings = get_settings()
     with_worker = settings.embedded_broker if args.worker is None else args.worker
     serve(settings, args.host, args.port, with_worker, args.workers)

@@ -8,6 +8,7 @@ process tree, as it does in production.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -102,6 +103,22 @@ class WorkerSupervisor:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def unusable_address(host: str, port: int) -> str | None:
+    """Why the API could not listen on host:port, or None if it can. Asked
+    before the worker starts, so that a taken port fails at once and cleanly."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn does, so that a port in TIME_WAIT counts as free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def serve(

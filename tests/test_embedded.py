@@ -189,3 +189,22 @@ def test_a_run_cut_short_by_a_stop_finishes_after_the_restart(
     points = second.client.get(f"/v1/runs/{run['id']}/history").json()["points"]
     assert [p["epoch"] for p in points] == list(range(300))
     assert run["attempts"] == 2
+
+
+def test_a_taken_port_fails_at_once_without_starting_a_worker(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            env={**SERVER_ENV, "INITLAB_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "worker.log").exists()

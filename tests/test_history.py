@@ -431,11 +431,21 @@ def test_plotting_an_unrecorded_metric_is_422(
     client: TestClient, finished: Trainer
 ) -> None:
     response = client.get(
-        f"/v1/experiments/{finished.experiment_id}/plot.png", params={"metric": "auc"}
+        f"/v1/experiments/{finished.experiment_id}/plot.png",
+        params={"metric": ["loss", "auc"]},
     )
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "metric"
-    assert response.json()["errors"][0]["loc"] == ["query", "metric"]
+    (error,) = response.json()["errors"]
+    assert (error["field"], error["loc"]) == ("metric", ["query", "metric"])
+    assert error["value"] == ["auc"]
+    assert "'loss'" in error["message"]
+
+    too_many = client.get(
+        f"/v1/experiments/{finished.experiment_id}/plot.png",
+        params={"metric": ["loss"] * 7},
+    )
+    assert too_many.status_code == 422
+    assert "at most 6" in too_many.json()["errors"][0]["message"]
 
 
 def test_exports_of_an_unknown_experiment_are_404(client: TestClient) -> None:

@@ -294,13 +294,15 @@ def history_plot(
     known = {name for point in points for name in point["metrics"]}
     chosen = metric or [m for m in exports.PLOT_METRICS if m in known or not known]
     unknown = [name for name in chosen if known and name not in known]
-    if unknown or len(chosen) > 6:
+    if unknown:
         raise SpecError(
             "metric",
-            metric,
-            f"draw up to 6 of the recorded metrics {sorted(known)}",
+            unknown,
+            f"name recorded metrics; this experiment has {sorted(known)}",
             "query",
         )
+    if len(chosen) > 6:
+        raise SpecError("metric", metric, "draw at most 6 metrics at once", "query")
     image = exports.plot_bytes(points, experiment.name, chosen, image_format)
     media = "image/png" if image_format == "png" else "image/svg+xml"
     return Response(image, media_type=media)
