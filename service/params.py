@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+FLOAT32_MAX = 3.4028234663852886e38
+
 Problem = tuple[str, Any, str]
 """A key, the value received and what is wrong with it."""
 
@@ -18,6 +20,9 @@ def type_problem(kind: str, value: Any) -> str | None:
             return "must be a number"
         if not math.isfinite(value):
             return "must be a finite number"
+        if abs(value) > FLOAT32_MAX:
+            # Training runs in 32-bit floats, where this would be infinite.
+            return f"must be at most {FLOAT32_MAX:.4g} in magnitude"
         return None
     if kind == "bool":
         return None if isinstance(value, bool) else "must be true or false"
@@ -33,11 +38,12 @@ def validation_error(title: str, problems: list[Problem]) -> ValidationError:
     details: list[InitErrorDetails] = [
         {
             "type": PydanticCustomError(
-                "value_error", "{message}. Received: {received}"
+                "value_error",
+                "{message}. Received: {received}",
+                {"message": message, "received": repr(value)},
             ),
             "loc": (key,),
             "input": value,
-            "ctx": {"message": message, "received": repr(value)},
         }
         for key, value, message in problems
     ]

@@ -1,5 +1,6 @@
 """The HTTP API against real PostgreSQL and Redis, with no worker consuming."""
 
+import json
 import math
 from typing import Any
 
@@ -465,6 +466,9 @@ BAD_SPECS = [
             ("identity", {"gain": -1.0}, "gain", -1.0),
             ("constant", {"value": "1"}, "value", "1"),
             ("constant", {"value": None}, "value", None),
+            ("constant", {"value": 1e39}, "value", 1e39),
+            ("random_uniform", {"minval": -1e308}, "minval", -1e308),
+            ("identity", {"gain": 1e300}, "gain", 1e300),
         ]
         for field in [f"initializers.0.config.{field}"]
     ],
@@ -496,11 +500,22 @@ BAD_SPECS = [
             ({"name": "adadelta", "rho": 0}, "rho", 0),
             ({"name": "adam", "clipnorm": 0}, "clipnorm", 0),
             ({"name": "adam", "clipnorm": 1, "clipvalue": 1}, "clipvalue", 1.0),
+            ({"name": "sgd", "learning_rate": 1e39}, "learning_rate", 1e39),
             ({"name": "bogus"}, "name", "bogus"),
             ({"learning_rate": 0.1}, "name", None),
         ]
     ],
     ({"optimizer": 3}, "optimizer", 3),
+    (
+        {"initializers": [{"name": "zeros", "label": "\ud800"}]},
+        "initializers.0.label",
+        "\\ud800",
+    ),
+    (
+        {"initializers": [{"name": "zeros", "label": "zeros "}]},
+        "initializers.0.label",
+        "zeros ",
+    ),
     ({"optimizer": ["adam"]}, "optimizer", ["adam"]),
     ({"engine": "packed", "optimizer": {"name": "adamw"}}, "engine", "packed"),
     (
@@ -577,7 +592,12 @@ def test_bad_specs_are_422_naming_field_and_value_and_store_nothing(
 ) -> None:
     stored, queued = counts(), queued_messages(redis_client)
 
-    response = client.post("/v1/experiments", json=spec)
+    # Sent as ASCII JSON, so that an unpaired surrogate arrives escaped.
+    response = client.post(
+        "/v1/experiments",
+        content=json.dumps(spec),
+        headers={"content-type": "application/json"},
+    )
 
     assert response.status_code == 422
     errors = response.json()["errors"]
@@ -585,6 +605,7 @@ def test_bad_specs_are_422_naming_field_and_value_and_store_nothing(
     if value is not None:
         assert errors[0]["value"] == value
     assert errors[0]["message"]
+    assert "{" not in errors[0]["message"], "a message template was left unfilled"
     assert counts() == stored
     assert queued_messages(redis_client) == queued
 

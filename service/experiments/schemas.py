@@ -27,6 +27,17 @@ StrictBool = Annotated[bool, Field(strict=True)]
 def _storable(value: str) -> str:
     if "\x00" in value:
         raise ValueError("text may not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can spell half of a surrogate pair, which no database stores.
+        raise ValueError("text may not contain unpaired surrogates") from None
+    return value
+
+
+def _trimmed(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("a label may not start or end with whitespace")
     return value
 
 
@@ -147,7 +158,9 @@ class InitializerSpec(Spec):
         default_factory=dict,
         description="Constructor arguments, as GET /v1/initializers lists them.",
     )
-    label: Text | None = Field(default=None, min_length=1, max_length=100)
+    label: Annotated[Text, AfterValidator(_trimmed)] | None = Field(
+        default=None, min_length=1, max_length=100
+    )
 
     @field_validator("name")
     @classmethod
