@@ -308,3 +308,27 @@ def test_diverged_repeats_are_counted_and_rank_last(
     assert by_label["zeros"]["final"]["count"] == 1
     assert (by_label["he_normal"]["rank"], by_label["he_normal"]["diverged"]) == (3, 2)
     assert by_label["normal"]["diverged"] == 0
+
+
+@pytest.mark.integration
+def test_a_run_whose_loss_diverged_counts_as_diverged_whatever_the_metric(
+    client: TestClient, database_url: str
+) -> None:
+    settings: Settings = get_settings().model_copy(update={"stale_after_seconds": 0.0})
+    trainer = Trainer(settings, ["zeros", "ones"], epochs=2)
+    blown, fine = trainer.run_ids
+    for run in trainer.run_ids:
+        trainer.claim(run)
+    # The loss blows up at the first epoch; the accuracy it reports after
+    # that is a number, but says nothing about the initializer.
+    trainer.epoch(blown, 0, loss=float("inf"), val_accuracy=0.6)
+    trainer.epoch(blown, 1, loss=float("nan"), val_accuracy=0.9)
+    trainer.epoch(fine, 0, val_accuracy=0.6)
+    trainer.epoch(fine, 1, val_accuracy=0.7)
+
+    body = client.get(f"/v1/experiments/{trainer.experiment_id}/summary").json()
+
+    by_label = {r["initializer"]: r for r in body["ranking"]}
+    assert (by_label["ones"]["rank"], by_label["ones"]["diverged"]) == (1, 0)
+    assert (by_label["zeros"]["rank"], by_label["zeros"]["diverged"]) == (2, 1)
+    assert by_label["zeros"]["final"]["count"] == 0

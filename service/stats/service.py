@@ -120,8 +120,13 @@ def higher_is_better(metric: str) -> bool:
 
 
 def _finals(runs: dict[str, dict[int, dict[str, Any]]], metric: str) -> list[float]:
+    """The final `metric` of each run that never diverged. Once the loss of a
+    run is non-finite, so are its weights, and an accuracy it still reports
+    only counts the class its NaN outputs fall into."""
     finals = []
     for epochs in runs.values():
+        if any(None in metrics.values() for metrics in epochs.values()):
+            continue
         value = epochs[max(epochs)].get(metric)
         if value is not None and math.isfinite(value):
             finals.append(float(value))
