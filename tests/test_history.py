@@ -503,6 +503,11 @@ def test_filters_that_match_nothing_name_what_is_unknown(
     assert (label["field"], label["value"]) == ("initializers", ["bogus"])
     assert (run["field"], run["value"]) == ("runs", ["nope"])
     assert (epochs["field"], epochs["value"]) == ("epoch_to", 1)
+
+    first, other = finished.run_ids[:2]
+    sibling = error_of(client.get(f"/v1/runs/{first}/history", params={"runs": other}))
+    assert sibling["value"] == [other]
+    assert f"of run {first} alone" in sibling["message"]
     repeated = client.get(url, params=[("metrics", "loss"), ("metrics", "val_loss")])
     assert set(repeated.json()["points"][0]["metrics"]) == {"loss", "val_loss"}
     # An empty list is no filter at all.
@@ -529,6 +534,7 @@ def test_a_label_holding_commas_is_selectable_whole_or_repeated(
 
     within = client.get(url, params={"initializers": f"zeros,{label},he_normal"})
     empty = client.get(url, params={"initializers": ""})
+    commas = client.get(url, params={"initializers": ",,"})
 
     assert [p["initializer"] for p in whole] == [label]
     assert {p["initializer"] for p in repeated.json()["points"]} == {label, "zeros"}
@@ -537,7 +543,7 @@ def test_a_label_holding_commas_is_selectable_whole_or_repeated(
         "zeros",
         "he_normal",
     }
-    assert len(empty.json()["points"]) == 3
+    assert len(empty.json()["points"]) == len(commas.json()["points"]) == 3
     assert {p["initializer"] for p in separated.json()["points"]} == {
         "zeros",
         "he_normal",

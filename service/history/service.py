@@ -150,7 +150,12 @@ def _selected_runs(
         ids = {row[0] for row in runs}
         unknown = [run for run in query.runs if run not in ids]
         if unknown:
-            raise SpecError("runs", unknown, "no such run in this experiment", "query")
+            message = (
+                "no such run in this experiment"
+                if run_id is None
+                else f"this history is of run {run_id} alone"
+            )
+            raise SpecError("runs", unknown, message, "query")
         runs = [row for row in runs if row[0] in query.runs]
     if query.initializers is not None:
         wanted = _labels(query.initializers, {row[1] for row in every_run})
@@ -160,23 +165,32 @@ def _selected_runs(
 
 def _labels(values: list[str], known: set[str]) -> set[str]:
     """Labels from repeated or comma-separated values; labels may hold commas,
-    so the longest run of comma-separated parts that is a label is one."""
-    widest = max((label.count(",") for label in known), default=0)
+    so the longest run of comma-separated parts that is a label is one. Empty
+    parts name nothing: only empty parts is no filter at all."""
+    # Labels of several parts, by their first one: a part is tried only
+    # against the labels it could begin.
+    several: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for label in known:
+        pieces = label.split(",")
+        if len(pieces) > 1:
+            several[pieces[0]].append((len(pieces), label))
+    for candidates in several.values():
+        candidates.sort(reverse=True)
     wanted: set[str] = set()
     for value in values:
         parts = value.split(",")
         start = 0
         while start < len(parts):
-            end = next(
+            width = next(
                 (
-                    end
-                    for end in range(min(len(parts), start + widest + 1), start, -1)
-                    if ",".join(parts[start:end]).strip() in known
+                    width
+                    for width, label in several.get(parts[start].lstrip(), [])
+                    if ",".join(parts[start : start + width]).strip() == label
                 ),
-                start + 1,
+                1,
             )
-            wanted.add(",".join(parts[start:end]).strip())
-            start = end
+            wanted.add(",".join(parts[start : start + width]).strip())
+            start += width
     wanted.discard("")
     unknown = sorted(wanted - known)
     if unknown:
@@ -186,7 +200,7 @@ def _labels(values: list[str], known: set[str]) -> set[str]:
             f"no such initializer label here; one of {sorted(known)}",
             "query",
         )
-    return wanted
+    return wanted or known
 
 
 def _check_metrics(session: Session, experiment_id: str, names: list[str]) -> None:
