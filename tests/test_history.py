@@ -557,7 +557,8 @@ def test_csv_cells_never_start_a_spreadsheet_formula(
     import io
 
     formula = {"name": "zeros", "config": {}, "label": '=HYPERLINK("x","y")'}
-    trainer = Trainer(settings, [formula, "he_normal"], epochs=1)
+    quoted = {"name": "ones", "config": {}, "label": '\'=HYPERLINK("x","y")'}
+    trainer = Trainer(settings, [formula, quoted, "he_normal"], epochs=1)
     for run in trainer.run_ids:
         trainer.claim(run)
         trainer.epoch(run, 0)
@@ -567,4 +568,5 @@ def test_csv_cells_never_start_a_spreadsheet_formula(
         text = client.get(url, params={"layout": layout}).text
         cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
         assert '\'=HYPERLINK("x","y")' in cells
+        assert '\'\'=HYPERLINK("x","y")' in cells
         assert not any(cell.startswith(("=", "@", "+")) for cell in cells)

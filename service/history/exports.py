@@ -134,8 +134,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _text(value: Any) -> Any:
     """A text cell that a spreadsheet shows as text, never runs: labels are
-    user input. Numbers pass as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    user input. A label that already starts with the quote gets one too, so
+    that dropping one leading quote always gives the label back. Numbers pass
+    as they are."""
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, "'")):
         return "'" + value
     return value
 
