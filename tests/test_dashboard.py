@@ -93,6 +93,7 @@ def test_only_the_listed_static_files_are_served(client: TestClient, name: str) 
     response = client.get(f"/dashboard/static/{name}")
 
     assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
 
 
 def test_no_file_of_the_dashboard_reaches_outside_the_app(client: TestClient) -> None:

@@ -71,6 +71,7 @@ def test_etag_revalidation_answers_304_until_something_changes(
     strong = client.get(url, headers={"If-None-Match": tag.removeprefix("W/")})
     listed = client.get(url, headers={"If-None-Match": f'"other", {tag}'})
     anything = client.get(url, headers={"If-None-Match": "*"})
+    bogus = client.get(url, params={"metrics": "bogus"}, headers={"If-None-Match": "*"})
     other_query = client.get(
         url, params={"metrics": "loss"}, headers={"If-None-Match": tag}
     )
@@ -80,6 +81,7 @@ def test_etag_revalidation_answers_304_until_something_changes(
     assert again.status_code == 304
     assert again.content == b""
     assert strong.status_code == listed.status_code == anything.status_code == 304
+    assert bogus.status_code == 422
     assert other_query.status_code == 200
     assert changed.status_code == 200
     assert changed.headers["etag"] != tag

@@ -80,7 +80,7 @@ def experiment_page(experiment_id: str, session: SessionDep) -> Response:
 @router.get("/dashboard/static/{name}")
 def static_file(name: str) -> Response:
     if name not in ASSETS:
-        return Response("no such file", status_code=404, media_type="text/plain")
+        raise NotFoundError("dashboard file", name)
     return _file(name)
 
 
