@@ -478,6 +478,7 @@ def test_a_cursor_past_the_head_is_refused_not_served_empty(
             "12abc",
             "\u00b2".encode("latin-1"),
             str(page["cursor"] + 5),
+            "\u00b2".encode(),
         )
     ]
 
@@ -488,6 +489,7 @@ def test_a_cursor_past_the_head_is_refused_not_served_empty(
     )
     assert all(error["field"] == "Last-Event-ID" for error in events)
     assert events[0]["loc"] == ["header", "Last-Event-ID"]
+    assert events[-1]["value"] == "\u00b2"
 
 
 def test_filters_that_match_nothing_name_what_is_unknown(

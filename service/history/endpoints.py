@@ -114,11 +114,20 @@ def _resume_after(last_event_id: str | None, head: int) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > head:
         raise SpecError(
             "Last-Event-ID",
-            last_event_id,
+            _as_sent(last_event_id),
             f"must be an event id this stream sent, at most {head}",
             "header",
         )
     return int(text)
+
+
+def _as_sent(header: str) -> str:
+    """A header value as the client most likely wrote it: the server reads
+    header bytes as Latin-1, clients mostly send UTF-8."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return header
 
 
 def _poll(
