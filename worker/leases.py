@@ -181,16 +181,14 @@ def _held(lease: Lease) -> list[Any]:
 
 
 def finite_metrics(metrics: dict[str, float]) -> tuple[dict[str, float | None], bool]:
-    clean: dict[str, float | None] = {}
-    diverged = False
-    for name, value in metrics.items():
-        number = float(value)
-        if math.isfinite(number):
-            clean[name] = number
-        else:
-            clean[name] = None
-            diverged = True
-    return clean, diverged
+    """The epoch's metrics as stored, and whether the run diverged. One
+    non-finite value makes every value of the epoch null: once the weights are
+    NaN, the accuracy Keras still reports only counts the class that NaN
+    outputs fall into, and it would enter every mean and curve."""
+    numbers = {name: float(value) for name, value in metrics.items()}
+    if all(math.isfinite(number) for number in numbers.values()):
+        return dict(numbers), False
+    return dict.fromkeys(numbers), True
 
 
 def record_epoch(
