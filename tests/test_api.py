@@ -469,6 +469,7 @@ BAD_SPECS = [
             ("constant", {"value": 1e39}, "value", 1e39),
             ("random_uniform", {"minval": -1e308}, "minval", -1e308),
             ("identity", {"gain": 1e300}, "gain", 1e300),
+            ("random_normal", {"mean": -(10**400)}, "mean", None),
         ]
         for field in [f"initializers.0.config.{field}"]
     ],
@@ -501,6 +502,9 @@ BAD_SPECS = [
             ({"name": "adam", "clipnorm": 0}, "clipnorm", 0),
             ({"name": "adam", "clipnorm": 1, "clipvalue": 1}, "clipvalue", 1.0),
             ({"name": "sgd", "learning_rate": 1e39}, "learning_rate", 1e39),
+            # Past the range of any float: compared as the integer it is.
+            ({"name": "sgd", "learning_rate": 10**309}, "learning_rate", None),
+            ({"name": "sgd", "learning_rate": 1e-46}, "learning_rate", 1e-46),
             ({"name": "bogus"}, "name", "bogus"),
             ({"learning_rate": 0.1}, "name", None),
         ]

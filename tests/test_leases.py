@@ -343,3 +343,30 @@ def test_the_sweeper_notices_its_own_pause(monkeypatch: pytest.MonkeyPatch) -> N
     loop.join(timeout=10)
 
     assert judged == [True, True, False]
+
+
+def test_after_a_run_diverges_its_later_epochs_are_null_too(
+    run_id: str, settings: Settings
+) -> None:
+    from worker.runner import EpochRecorder
+
+    lease = claim(run_id, "host-a/1", settings)
+    assert lease is not None
+    recorder = EpochRecorder([lease], 2, one_at_a_time=True)
+
+    # An overflow that comes back finite: the weights it left are garbage.
+    assert recorder(0, 0, {"loss": float("inf"), "accuracy": 0.5})
+    assert recorder(0, 1, {"loss": 8e35, "accuracy": 0.6})
+    recorder.flush()
+
+    with session_scope() as session:
+        stored = list(
+            session.scalars(
+                select(EpochRecord.metrics)
+                .where(EpochRecord.run_id == run_id)
+                .order_by(EpochRecord.epoch)
+            )
+        )
+    assert stored == [{"loss": None, "accuracy": None}] * 2
+    run = load(run_id)
+    assert (run.status, run.diverged) == (RunStatus.SUCCEEDED, True)

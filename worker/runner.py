@@ -1,5 +1,6 @@
 """Training a pack of runs: claim, train, record each epoch. No Celery here."""
 
+import math
 import threading
 from collections.abc import Sequence
 from types import TracebackType
@@ -161,11 +162,17 @@ class EpochRecorder:
         self._epochs = epochs
         self._one_at_a_time = one_at_a_time
         self._pending: dict[int, tuple[int, dict[str, float]]] = {}
+        self._diverged: set[int] = set()
         self.lost: set[int] = set()
 
     def __call__(self, index: int, epoch: int, metrics: dict[str, float]) -> bool:
         if index in self.lost:
             return False
+        if index in self._diverged or not all(map(math.isfinite, metrics.values())):
+            # Numbers a run reports after it diverged (an overflow that came
+            # back finite) describe nothing: its later epochs are null too.
+            self._diverged.add(index)
+            metrics = dict.fromkeys(metrics, math.nan)
         if index in self._pending:
             self.flush()
         self._pending[index] = (epoch, metrics)

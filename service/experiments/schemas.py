@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_serializer,
@@ -42,6 +43,12 @@ def _trimmed(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+Label = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(_storable),
+    AfterValidator(_trimmed),
+]
 
 
 def _one_of(kind: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -158,9 +165,7 @@ class InitializerSpec(Spec):
         default_factory=dict,
         description="Constructor arguments, as GET /v1/initializers lists them.",
     )
-    label: Annotated[Text, AfterValidator(_trimmed)] | None = Field(
-        default=None, min_length=1, max_length=100
-    )
+    label: Label | None = None
 
     @field_validator("name")
     @classmethod
