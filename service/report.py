@@ -102,7 +102,17 @@ def plot(
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[-1].legend(fontsize=7, loc="best")
+        if not axis.lines:
+            axis.text(
+                0.5,
+                0.5,
+                "no finite values yet\n(nothing recorded, or every repeat diverged)",
+                ha="center",
+                va="center",
+                transform=axis.transAxes,
+            )
+    if any(axis.lines for axis in axes):
+        axes[-1].legend(fontsize=7, loc="best")
     figure.suptitle(title)
     if isinstance(target, Path):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +131,8 @@ def _draw(
         if name not in series:
             continue
         means, stds = _band(series[name])
+        if not any(map(math.isfinite, means)):
+            continue
         epochs = list(range(len(means)))
         validation = name.startswith("val_")
         style, kind = ("--", "val") if validation else ("-", "train")

@@ -2,6 +2,7 @@
 Server-Sent Events, against PostgreSQL with epochs written as workers do."""
 
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -414,6 +415,23 @@ def test_plots_are_images(
     assert response.status_code == other.status_code == 200
     assert response.content.startswith(magic)
     assert response.content != other.content
+
+
+def test_a_plot_where_every_repeat_diverged_says_so(
+    client: TestClient, settings: Settings
+) -> None:
+    trainer = Trainer(settings, ["zeros"], epochs=1)
+    (run,) = trainer.run_ids
+    trainer.claim(run)
+    trainer.epoch(run, 0, loss=float("nan"))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        response = client.get(f"/v1/experiments/{trainer.experiment_id}/plot.svg")
+
+    assert response.status_code == 200
+    assert "every repeat diverged" in response.text
+    assert "zeros (train)" not in response.text
 
 
 def test_a_validation_metric_is_drawn_dashed_and_labelled_as_validation(
